@@ -1,0 +1,215 @@
+"""The pre-training loop: data → sharded model and optimizer → jitted steps → checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import jax
+import numpy as np
+from flax import nnx
+
+from fira_jax.data import BatchIterator, prepare_data
+from fira_jax.models import Llama, apply_lora, get_config
+from fira_jax.train.checkpoint import Checkpointer, check_identity
+from fira_jax.train.config import TrainConfig
+from fira_jax.train.metrics import MetricsLog, perplexity, progress_bar
+from fira_jax.train.optimizers import lr_schedule, make_optimizer
+from fira_jax.train.sharding import (
+  make_mesh,
+  maybe_initialize_distributed,
+  shard_batch,
+  tree_shardings,
+)
+from fira_jax.train.step import FlatModel, make_eval_step, make_train_step, state_bytes
+
+
+def _limiter_scale(opt_state) -> float | None:
+  """Mean norm-growth-limiter factor of a Fira state (None for other optimizers)."""
+  found = []
+
+  def visit(node):
+    if hasattr(node, "_fields"):
+      for field in node._fields:
+        value = getattr(node, field)
+        if field in ("limiter_scale", "scaling_factor", "growth_factor"):
+          found.extend(jax.tree.leaves(value))
+        else:
+          visit(value)
+    elif isinstance(node, (tuple, list)):
+      for v in node:
+        visit(v)
+
+  visit(opt_state)
+  if not found:
+    return None
+  return float(np.mean([np.mean(np.asarray(x)) for x in found]))
+
+
+def _build(config: TrainConfig, vocab_size: int):
+  model_cfg = get_config(
+    config.model,
+    vocab_size=vocab_size,
+    dtype=config.dtype,
+    max_seq_len=max(config.seq_len, get_config(config.model).max_seq_len),
+  )
+  model = Llama(model_cfg, rngs=nnx.Rngs(config.seed))
+  if config.optimizer == "lora":
+    apply_lora(model, config.rank, config.lora_alpha, rngs=nnx.Rngs(config.seed + 1))
+  return model_cfg, FlatModel(model)
+
+
+def _identity(config: TrainConfig, model_cfg) -> dict:
+  return {
+    "model": dataclasses.asdict(model_cfg),
+    "optimizer": config.optimizer,
+    "rank": config.rank,
+    "seq_len": config.seq_len,
+    "batch_size": config.batch_size,
+    "steps": config.steps,
+  }
+
+
+def evaluate(eval_fn, params, frozen, val: np.ndarray, batch_size: int, n_batches: int, mesh):
+  """Mean validation loss over the first ``n_batches`` batches (fixed order)."""
+  losses = [
+    eval_fn(params, frozen, shard_batch(val[i * batch_size : (i + 1) * batch_size], mesh))
+    for i in range(n_batches)
+  ]
+  return float(np.mean(jax.device_get(losses)))
+
+
+def train(config: TrainConfig) -> dict:
+  """Runs (or resumes) one pre-training run and returns its summary (also ``summary.json``).
+
+  Raises:
+    ValueError: bad settings, an existing run without ``resume``, a checkpoint of another
+      config, or data too small for the batch.
+  """
+  maybe_initialize_distributed()
+  out = pathlib.Path(config.out)
+  ckpt = Checkpointer(out)
+  latest = ckpt.latest_step()
+  if latest is not None and not config.resume:
+    raise ValueError(f"{out} already holds checkpoints; pass --resume or choose another --out")
+  if latest is None and config.resume and (out / "metrics.jsonl").exists():
+    latest = None  # killed before its first checkpoint: start over
+
+  data = prepare_data(
+    config.data,
+    seq_len=config.seq_len,
+    tokenizer=config.tokenizer,
+    vocab_size=config.vocab_size,
+    val_fraction=config.val_fraction,
+    max_docs=config.max_docs,
+    run_dir=out,
+  )
+  model_cfg, flat = _build(config, data.tokenizer.vocab_size)
+  mesh = make_mesh(config.mesh_data)
+  p_sh, f_sh = tree_shardings(flat.params, mesh), tree_shardings(flat.frozen, mesh)
+  params, frozen = jax.device_put(flat.params, p_sh), jax.device_put(flat.frozen, f_sh)
+
+  schedule = lr_schedule(config.lr, config.steps, config.warmup_steps, config.min_lr_ratio)
+  tx = make_optimizer(
+    config.optimizer,
+    learning_rate=schedule,
+    params=params,
+    rank=config.rank,
+    update_proj_gap=config.update_proj_gap,
+    alpha=config.alpha,
+    weight_decay=config.weight_decay,
+    clip=config.clip,
+    fira_options=config.fira_options,
+  )
+  o_sh = tree_shardings(jax.eval_shape(tx.init, params), mesh)
+  opt_state = jax.jit(tx.init, out_shardings=o_sh)(params)
+
+  train_it = BatchIterator(data.train, config.batch_size, seed=config.seed)
+  n_eval = min(config.eval_batches, len(data.val) // config.batch_size)
+  if n_eval == 0:
+    raise ValueError(
+      f"the validation split has {len(data.val)} sequences, fewer than --batch-size "
+      f"{config.batch_size}; use more data or a smaller batch"
+    )
+  identity = _identity(config, model_cfg)
+  start = 0
+  if latest is not None:
+    meta = ckpt.restore_meta(latest)
+    check_identity(meta["identity"], json.loads(json.dumps(identity)), ckpt.directory)
+    state = ckpt.restore_state(latest, {"params": params, "opt_state": opt_state, "frozen": frozen})
+    params, opt_state, frozen = state["params"], state["opt_state"], state["frozen"]
+    train_it.set_state(meta["data"])
+    start = int(meta["step"])
+
+  step_fn = make_train_step(flat, tx, (p_sh, o_sh))
+  eval_fn = make_eval_step(flat)
+  is_main = jax.process_index() == 0
+  log = MetricsLog(out, resume_step=start if latest is not None else None)
+  stop = config.stop_at_step or config.steps
+  tokens_per_step = config.batch_size * config.seq_len
+  bar = progress_bar(config.steps, start, f"{config.optimizer} {config.model}", not config.progress)
+  t_last, s_last = time.perf_counter(), start
+  timed = {"seconds": 0.0, "steps": 0}  # training time after the first (compiling) interval
+  val_loss = None
+
+  def save(step: int) -> None:
+    state = {"params": params, "opt_state": opt_state, "frozen": frozen}
+    ckpt.save(step, state, {"step": step, "data": train_it.get_state(), "identity": identity})
+
+  for step in range(start + 1, stop + 1):
+    batch = shard_batch(next(train_it), mesh)
+    params, opt_state, metrics = step_fn(params, opt_state, frozen, batch)
+    record = None
+    if step % config.log_every == 0 or step == stop:
+      loss = float(metrics["loss"])
+      now = time.perf_counter()
+      tok_s = (step - s_last) * tokens_per_step / max(now - t_last, 1e-9)
+      if s_last > start:
+        timed["seconds"] += now - t_last
+        timed["steps"] += step - s_last
+      t_last, s_last = now, step
+      record = {
+        "step": step,
+        "loss": loss,
+        "lr": float(schedule(step - 1)),
+        "grad_norm": float(metrics["grad_norm"]),
+        "tokens_per_s": tok_s,
+      }
+      scale = _limiter_scale(opt_state)
+      if scale is not None:
+        record["limiter_scale"] = scale
+      bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}")
+    if step % config.eval_every == 0 or step == config.steps:
+      val_loss = evaluate(eval_fn, params, frozen, data.val, config.batch_size, n_eval, mesh)
+      record = (record or {"step": step}) | {"val_loss": val_loss, "val_ppl": perplexity(val_loss)}
+    if record is not None and is_main:
+      log.write(record)
+    if step % config.checkpoint_every == 0 or step == stop:
+      save(step)
+    if record is not None and "val_loss" in record or step % config.checkpoint_every == 0:
+      t_last = time.perf_counter()  # throughput counts training steps only
+    bar.update(1)
+  bar.close()
+  ckpt.close()
+
+  seconds = timed["seconds"]
+  summary = {
+    "model": config.model,
+    "optimizer": config.optimizer,
+    "steps_done": stop,
+    "params": int(sum(x.size for x in jax.tree.leaves(params))),
+    "frozen_params": int(sum(x.size for x in jax.tree.leaves(frozen))),
+    "optimizer_state_bytes": state_bytes(opt_state),
+    "tokens_per_s": timed["steps"] * tokens_per_step / seconds if seconds > 0 else None,
+    "val_loss": val_loss,
+    "val_ppl": perplexity(val_loss) if val_loss is not None else None,
+    "config": dataclasses.asdict(config),
+  }
+  if is_main:
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+  return summary
+
+
+__all__ = ["TrainConfig", "evaluate", "train"]

@@ -1,0 +1,131 @@
+"""The one place the training loop builds its optimizer.
+
+``make_optimizer`` returns an ``optax.GradientTransformation`` for ``adamw``, ``galore``,
+``fira`` and ``lora`` (AdamW on the LoRA parameters, which are the only ones the loop hands
+to the optimizer in that mode). Low-rank methods project exactly the attention and MLP
+kernels, chosen by :func:`projected_dimension_numbers`; embeddings, norms and the head
+take plain AdamW inside the same transform.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import jax
+import optax
+from optax.contrib import GaLoreDimensionNumbers
+
+OPTIMIZERS = ("adamw", "galore", "fira", "lora")
+
+# Flat parameter names of the projected kernels, e.g. "layers/3/attn/q_proj/kernel".
+_PROJECTED = re.compile(r"(^|/)(attn|mlp)/\w+_proj/kernel$")
+
+
+def projected_dimension_numbers(params: Mapping[str, jax.Array]) -> dict:
+  """GaLore/Fira dimension numbers: the 2-D attention/MLP kernels (in, out), None elsewhere.
+
+  Args:
+    params: the flat ``{name: array}`` parameter dict of the training loop.
+
+  Returns:
+    A dict with the same keys: ``GaLoreDimensionNumbers(reduction_axis=0, output_axis=1)`` at
+    the projected kernels and ``None`` at embeddings, norms and the output head.
+  """
+  return {
+    name: GaLoreDimensionNumbers(0, 1) if _PROJECTED.search(name) and p.ndim == 2 else None
+    for name, p in params.items()
+  }
+
+
+def lr_schedule(lr: float, steps: int, warmup_steps: int, min_lr_ratio: float = 0.1):
+  r"""Linear warm-up to ``lr`` then cosine decay to ``min_lr_ratio · lr`` (GaLore/Fira recipe).
+
+  .. math::
+    \eta_t = \begin{cases} \eta\, t / t_w & t < t_w \\
+      \eta\,\big(r + (1-r)\tfrac12(1+\cos(\pi\,\tfrac{t-t_w}{T-t_w}))\big) & t \ge t_w
+    \end{cases}
+  """
+  if steps <= 0:
+    raise ValueError(f"steps must be positive, got {steps}")
+  if not 0 <= warmup_steps < steps:
+    raise ValueError(f"warmup steps must be in [0, {steps}), got {warmup_steps}")
+  return optax.warmup_cosine_decay_schedule(
+    init_value=0.0,
+    peak_value=lr,
+    warmup_steps=warmup_steps,
+    decay_steps=steps,
+    end_value=lr * min_lr_ratio,
+  )
+
+
+def _low_rank(name: str, schedule, rank: int, dim_nums, *, gap, alpha, wd, extra):
+  import fira_jax
+
+  common = dict(update_proj_gap=gap, weight_decay=wd, weight_dimension_numbers=dim_nums)
+  if name == "fira":
+    fira = getattr(fira_jax, "fira", None)
+    if fira is None:
+      raise ValueError("--optimizer fira needs fira_jax.fira, which this build does not have")
+    return fira(schedule, rank, alpha=alpha, **common, **extra)
+  # optax.contrib.galore is the stand-in until fira_jax.galore exists (same interface).
+  galore = getattr(fira_jax, "galore", None) or optax.contrib.galore
+  return galore(schedule, rank, scale=alpha, **common)
+
+
+def make_optimizer(
+  name: str,
+  *,
+  learning_rate,
+  params: Mapping[str, jax.Array],
+  rank: int = 128,
+  update_proj_gap: int = 200,
+  alpha: float = 0.25,
+  weight_decay: float = 0.0,
+  clip: float = 0.0,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-6,
+  fira_options: Mapping | None = None,
+) -> optax.GradientTransformation:
+  """Builds the optimizer of a run.
+
+  Args:
+    name: one of ``adamw``, ``galore``, ``fira``, ``lora``.
+    learning_rate: float or optax schedule.
+    params: the trainable flat parameter dict (used to choose the projected leaves).
+    rank: projection rank of GaLore/Fira.
+    update_proj_gap: steps between projector refreshes.
+    alpha: GaLore ``scale`` / Fira ``alpha``.
+    weight_decay: decoupled weight decay λ.
+    clip: clip the global gradient norm to this value first (0 disables).
+    b1, b2, eps: Adam constants.
+    fira_options: extra keyword arguments for ``fira_jax.fira`` (ablation switches).
+
+  Raises:
+    ValueError: for an unknown name or a non-positive rank/gap.
+  """
+  if name not in OPTIMIZERS:
+    raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+  if name in ("galore", "fira"):
+    if not isinstance(rank, int) or rank <= 0:
+      raise ValueError(f"--rank must be a positive int, got {rank!r}")
+    if not isinstance(update_proj_gap, int) or update_proj_gap <= 0:
+      raise ValueError(f"--update-proj-gap must be a positive int, got {update_proj_gap!r}")
+    extra = dict(b1=b1, b2=b2, eps=eps, **dict(fira_options or {}))
+    dim_nums = projected_dimension_numbers(params)
+    tx = _low_rank(
+      name,
+      learning_rate,
+      rank,
+      dim_nums,
+      gap=update_proj_gap,
+      alpha=alpha,
+      wd=weight_decay,
+      extra=extra,
+    )
+  else:
+    tx = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+  if clip > 0:
+    tx = optax.chain(optax.clip_by_global_norm(clip), tx)
+  return tx

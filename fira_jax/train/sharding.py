@@ -1,0 +1,87 @@
+"""Device mesh and shardings: parameters and optimizer state FSDP-sharded, batches split.
+
+The mesh has two axes, ``data`` and ``fsdp``. Every array of the training state (parameters,
+moments, projectors) is sharded along ``fsdp`` on its largest dimension that the axis size
+divides, and replicated over ``data``; arrays with no such dimension (scalars, small norms)
+are replicated. The rule depends only on shapes, so it applies unchanged to the optimizer
+state of any optax transform. Batches are split over both axes on their first dimension.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+BATCH_AXES = ("data", "fsdp")
+
+
+def maybe_initialize_distributed() -> bool:
+  """Calls ``jax.distributed.initialize()`` when the environment describes a multi-host job.
+
+  Recognised: ``JAX_COORDINATOR_ADDRESS`` (explicit), Cloud TPU pod slices
+  (``TPU_WORKER_HOSTNAMES`` with more than one host) and SLURM jobs with several tasks.
+  Returns True when it initialised.
+  """
+  multi_tpu = "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
+  slurm = int(os.environ.get("SLURM_NTASKS", "1")) > 1
+  if not (os.environ.get("JAX_COORDINATOR_ADDRESS") or multi_tpu or slurm):
+    return False
+  if jax.distributed.is_initialized():
+    return False
+  jax.distributed.initialize()
+  return True
+
+
+def make_mesh(data: int = 1, fsdp: int | None = None) -> Mesh:
+  """A ``(data, fsdp)`` mesh over all devices; ``fsdp`` defaults to ``devices // data``.
+
+  Raises:
+    ValueError: when ``data · fsdp`` is not the number of devices.
+  """
+  n = jax.device_count()
+  if fsdp is None:
+    if data <= 0 or n % data:
+      raise ValueError(f"--mesh-data {data} must divide the {n} devices")
+    fsdp = n // data
+  if data * fsdp != n:
+    raise ValueError(f"mesh {data}x{fsdp} needs {data * fsdp} devices, found {n}")
+  # Auto axes: XLA's GSPMD propagates the shardings through the model (no per-op specs).
+  return jax.make_mesh((data, fsdp), BATCH_AXES, axis_types=(AxisType.Auto, AxisType.Auto))
+
+
+def spec_for_shape(shape: tuple[int, ...], fsdp_size: int) -> P:
+  """Shards the largest dimension divisible by ``fsdp_size`` over ``fsdp`` (else replicated)."""
+  if fsdp_size <= 1 or not shape:
+    return P()
+  dims = sorted(range(len(shape)), key=lambda i: (-shape[i], i))
+  for i in dims:
+    if shape[i] % fsdp_size == 0 and shape[i] >= fsdp_size:
+      return P(*[("fsdp" if j == i else None) for j in range(len(shape))])
+  return P()
+
+
+def tree_shardings(tree, mesh: Mesh):
+  """NamedShardings for every array leaf of ``tree`` (arrays or ShapeDtypeStructs)."""
+  fsdp_size = mesh.shape["fsdp"]
+  return jax.tree.map(lambda x: NamedSharding(mesh, spec_for_shape(x.shape, fsdp_size)), tree)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(BATCH_AXES))
+
+
+def shard_batch(batch: np.ndarray, mesh: Mesh) -> jax.Array:
+  """Places a host batch (B, S) on the mesh, split along B; every host holds the full batch.
+
+  Raises:
+    ValueError: when B is not divisible by the number of devices.
+  """
+  n = mesh.size
+  if batch.shape[0] % n:
+    raise ValueError(f"--batch-size {batch.shape[0]} must be divisible by the {n} devices")
+  sharding = batch_sharding(mesh)
+  return jax.make_array_from_callback(batch.shape, sharding, lambda idx: batch[idx])

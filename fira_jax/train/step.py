@@ -1,0 +1,88 @@
+"""Flat parameter dicts around an NNX model, and the jitted train/eval steps.
+
+The loop keeps the model as flat ``{name: array}`` dicts (trainable ``params`` and
+``frozen`` LoRA weights), which optax, orbax and the sharding rules all treat as plain
+pytrees; :class:`FlatModel` turns them back into the NNX module inside ``jit``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from fira_jax.models.lora import FrozenWeight
+
+
+def _name(path) -> str:
+  name = jax.tree_util.keystr(path, simple=True, separator="/")
+  return name.removesuffix("/value")
+
+
+class FlatModel:
+  """Splits an NNX model into flat trainable/frozen dicts and merges them back.
+
+  Trainable = ``nnx.Param`` (this includes LoRA's A and B); frozen = :class:`FrozenWeight`.
+  """
+
+  def __init__(self, model: nnx.Module):
+    self.graphdef, params, frozen, self.rest = nnx.split(model, nnx.Param, FrozenWeight, ...)
+    self._params_def, self.param_names, self.params = self._flatten(params)
+    self._frozen_def, self.frozen_names, self.frozen = self._flatten(frozen)
+
+  @staticmethod
+  def _flatten(state):
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
+    names = [_name(p) for p, _ in leaves]
+    return treedef, names, {n: x for n, (_, x) in zip(names, leaves, strict=True)}
+
+  def merge(self, params: dict, frozen: dict) -> nnx.Module:
+    p = jax.tree.unflatten(self._params_def, [params[n] for n in self.param_names])
+    f = jax.tree.unflatten(self._frozen_def, [frozen[n] for n in self.frozen_names])
+    return nnx.merge(self.graphdef, p, f, self.rest)
+
+
+def lm_loss(logits_BxTxV: jax.Array, targets_BxT: jax.Array) -> jax.Array:
+  r"""Mean next-token cross entropy :math:`-\frac{1}{BT}\sum \log p(y_{bt} \mid x_{b,\le t})`."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT).mean()
+
+
+def make_train_step(flat: FlatModel, tx: optax.GradientTransformation, shardings=None):
+  """Returns ``step(params, opt_state, frozen, batch) -> (params, opt_state, metrics)``.
+
+  ``batch`` is (B, S + 1) tokens; ``params`` and ``opt_state`` are donated. ``shardings`` =
+  (params shardings, opt-state shardings) pins the outputs to the same layout as the inputs.
+  Metrics: ``loss`` and ``grad_norm`` (global L2 norm of the gradient, before clipping).
+  """
+
+  def step(params, opt_state, frozen, batch_BxS1):
+    def loss_fn(p):
+      model = flat.merge(p, frozen)
+      return lm_loss(model(batch_BxS1[:, :-1]), batch_BxS1[:, 1:])
+
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return params, opt_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+  out = None if shardings is None else (shardings[0], shardings[1], None)
+  return jax.jit(step, donate_argnums=(0, 1), out_shardings=out)
+
+
+def make_eval_step(flat: FlatModel):
+  """Returns a jitted ``eval(params, frozen, batch) -> mean loss``."""
+
+  @functools.partial(jax.jit)
+  def evaluate(params, frozen, batch_BxS1):
+    model = flat.merge(params, frozen)
+    return lm_loss(model(batch_BxS1[:, :-1]), batch_BxS1[:, 1:])
+
+  return evaluate
+
+
+def state_bytes(tree) -> int:
+  """Bytes of every array leaf of ``tree`` (works on ShapeDtypeStructs too)."""
+  return int(sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree)))
