@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fira_jax._compare",
     "train a small model with adamw, galore and fira on synthetic data; print a table",
   ),
+  "train": ("fira_jax.train.cli_train", "pre-train a LLaMA model with fira, galore, lora or adamw"),
+  "plot": ("fira_jax.train.cli_plot", "draw the loss curves of one or several runs to a PNG"),
 }
 
 

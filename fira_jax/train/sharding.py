@@ -36,13 +36,14 @@ def maybe_initialize_distributed() -> bool:
   return True
 
 
-def make_mesh(data: int = 1, fsdp: int | None = None) -> Mesh:
-  """A ``(data, fsdp)`` mesh over all devices; ``fsdp`` defaults to ``devices // data``.
+def make_mesh(data: int = 1, fsdp: int | None = None, devices=None) -> Mesh:
+  """A ``(data, fsdp)`` mesh over ``devices`` (default: all); ``fsdp`` defaults to the rest.
 
   Raises:
     ValueError: when ``data · fsdp`` is not the number of devices.
   """
-  n = jax.device_count()
+  devices = jax.devices() if devices is None else list(devices)
+  n = len(devices)
   if fsdp is None:
     if data <= 0 or n % data:
       raise ValueError(f"--mesh-data {data} must divide the {n} devices")
@@ -50,7 +51,8 @@ def make_mesh(data: int = 1, fsdp: int | None = None) -> Mesh:
   if data * fsdp != n:
     raise ValueError(f"mesh {data}x{fsdp} needs {data * fsdp} devices, found {n}")
   # Auto axes: XLA's GSPMD propagates the shardings through the model (no per-op specs).
-  return jax.make_mesh((data, fsdp), BATCH_AXES, axis_types=(AxisType.Auto, AxisType.Auto))
+  auto = (AxisType.Auto, AxisType.Auto)
+  return jax.make_mesh((data, fsdp), BATCH_AXES, axis_types=auto, devices=devices)
 
 
 def spec_for_shape(shape: tuple[int, ...], fsdp_size: int) -> P:

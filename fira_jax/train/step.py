@@ -66,7 +66,7 @@ def make_train_step(flat: FlatModel, tx: optax.GradientTransformation, shardings
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
-    return params, opt_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+    return params, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
   out = None if shardings is None else (shardings[0], shardings[1], None)
   return jax.jit(step, donate_argnums=(0, 1), out_shardings=out)
