@@ -48,17 +48,30 @@ def _limiter_scale(opt_state) -> float | None:
   return float(np.mean([np.mean(np.asarray(x)) for x in found]))
 
 
-def _build(config: TrainConfig, vocab_size: int):
+def _build(config: TrainConfig, vocab_size: int, mesh):
+  """Initialises the model directly into its shardings (never materialised on one device)."""
   model_cfg = get_config(
     config.model,
     vocab_size=vocab_size,
     dtype=config.dtype,
     max_seq_len=max(config.seq_len, get_config(config.model).max_seq_len),
   )
-  model = Llama(model_cfg, rngs=nnx.Rngs(config.seed))
-  if config.optimizer == "lora":
-    apply_lora(model, config.rank, config.lora_alpha, rngs=nnx.Rngs(config.seed + 1))
-  return model_cfg, FlatModel(model)
+
+  def create():
+    model = Llama(model_cfg, rngs=nnx.Rngs(config.seed))
+    if config.optimizer == "lora":
+      apply_lora(model, config.rank, config.lora_alpha, rngs=nnx.Rngs(config.seed + 1))
+    return model
+
+  flat = FlatModel(nnx.eval_shape(create))
+  p_sh, f_sh = tree_shardings(flat.params, mesh), tree_shardings(flat.frozen, mesh)
+
+  def init():
+    real = FlatModel(create())
+    return real.params, real.frozen
+
+  params, frozen = jax.jit(init, out_shardings=(p_sh, f_sh))()
+  return model_cfg, flat, params, frozen, p_sh
 
 
 def _identity(config: TrainConfig, model_cfg) -> dict:
@@ -106,10 +119,8 @@ def train(config: TrainConfig) -> dict:
     max_docs=config.max_docs,
     run_dir=out,
   )
-  model_cfg, flat = _build(config, data.tokenizer.vocab_size)
   mesh = make_mesh(config.mesh_data)
-  p_sh, f_sh = tree_shardings(flat.params, mesh), tree_shardings(flat.frozen, mesh)
-  params, frozen = jax.device_put(flat.params, p_sh), jax.device_put(flat.frozen, f_sh)
+  model_cfg, flat, params, frozen, p_sh = _build(config, data.tokenizer.vocab_size, mesh)
 
   schedule = lr_schedule(config.lr, config.steps, config.warmup_steps, config.min_lr_ratio)
   tx = make_optimizer(
@@ -144,6 +155,7 @@ def train(config: TrainConfig) -> dict:
     start = int(meta["step"])
 
   step_fn = make_train_step(flat, tx, (p_sh, o_sh))
+  lr_at = jax.jit(schedule)
   eval_fn = make_eval_step(flat)
   is_main = jax.process_index() == 0
   log = MetricsLog(out, resume_step=start if latest is not None else None)
@@ -173,7 +185,7 @@ def train(config: TrainConfig) -> dict:
       record = {
         "step": step,
         "loss": loss,
-        "lr": float(schedule(step - 1)),
+        "lr": float(lr_at(step - 1)),
         "grad_norm": float(metrics["grad_norm"]),
         "tokens_per_s": tok_s,
       }

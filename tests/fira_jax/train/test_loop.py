@@ -1,0 +1,117 @@
+"""End to end through the CLI: a smoke run, exact resume, learning, LoRA, and user errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fira_jax.train import TrainConfig, read_metrics, train
+
+SMALL = [
+  "--model", "smoke", "--batch-size", "8", "--seq-len", "32", "--tokenizer", "byte",
+  "--no-progress", "--log-every", "1",
+]  # fmt: skip
+
+
+def _args(data, out, *extra):
+  return ["train", "--data", data, "--out", str(out), *SMALL, *extra]
+
+
+def test_cli_smoke_run_writes_metrics_summary_and_checkpoint(cli, shakespeare, tmp_path, capsys):
+  out = tmp_path / "run"
+  rc = cli(_args(shakespeare, out, "--optimizer", "adamw", "--steps", "6", "--eval-every", "3"))
+  assert rc == 0
+  records = read_metrics(out)
+  assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+  assert {"loss", "lr", "grad_norm", "tokens_per_s"} <= set(records[0])
+  assert "val_ppl" in records[2] and "val_ppl" in records[5]
+  np.testing.assert_allclose(records[5]["val_ppl"], np.exp(records[5]["val_loss"]), rtol=1e-6)
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["steps_done"] == 6 and summary["optimizer"] == "adamw"
+  assert summary["optimizer_state_bytes"] == 2 * 4 * summary["params"] + 8  # mu, nu, 2 counts
+  assert (out / "checkpoints" / "6").is_dir() and (out / "byte_tokenizer.json").is_file()
+  assert "validation perplexity" in capsys.readouterr().out
+
+
+def test_resume_equals_uninterrupted(cli, shakespeare, tmp_path):
+  common = ["--optimizer", "galore", "--rank", "8", "--update-proj-gap", "3", "--steps", "10"]
+  common += ["--checkpoint-every", "2", "--eval-every", "5"]
+  assert cli(_args(shakespeare, tmp_path / "full", *common)) == 0
+  assert cli(_args(shakespeare, tmp_path / "cut", *common, "--stop-at-step", "5")) == 0
+  assert [r["step"] for r in read_metrics(tmp_path / "cut")][-1] == 5
+  assert cli(_args(shakespeare, tmp_path / "cut", *common, "--resume")) == 0
+  full, cut = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
+  assert [r["step"] for r in cut] == list(range(1, 11))
+  # Identical losses on CPU: params, optimizer state (projectors) and data position restored.
+  assert [r["loss"] for r in cut] == [r["loss"] for r in full]
+  assert cut[-1]["val_loss"] == full[-1]["val_loss"]
+
+  # Resuming with another config, or re-using the folder without --resume, is refused.
+  capsys_rc = cli(_args(shakespeare, tmp_path / "cut", *common, "--resume", "--rank", "4"))
+  assert capsys_rc == 2
+  assert cli(_args(shakespeare, tmp_path / "cut", *common)) == 2
+
+
+def test_mismatch_and_existing_run_messages(cli, shakespeare, tmp_path, capsys):
+  args = _args(shakespeare, tmp_path / "r", "--optimizer", "adamw", "--steps", "2")
+  assert cli(args) == 0
+  assert cli([*args, "--resume", "--seq-len", "16"]) == 2
+  err = capsys.readouterr().err
+  assert "error: checkpoint in" in err and "is from another config" in err
+  assert cli(args) == 2
+  assert "already holds checkpoints; pass --resume" in capsys.readouterr().err
+
+
+def test_loss_falls_over_fifty_steps(shakespeare, tmp_path):
+  summary = train(
+    TrainConfig(
+      out=str(tmp_path / "learn"), model="smoke", optimizer="galore", rank=8,
+      update_proj_gap=20, steps=50, batch_size=8, seq_len=32, tokenizer="byte",
+      data=shakespeare, eval_every=50, log_every=5, progress=False,
+    )
+  )  # fmt: skip
+  losses = [r["loss"] for r in read_metrics(tmp_path / "learn") if "loss" in r]
+  assert losses[0] > 5.0  # ≈ log(257) at initialisation
+  assert np.mean(losses[-3:]) < losses[0] - 1.5
+  assert summary["val_loss"] < 3.6
+
+
+def test_lora_trains_only_adapters_and_keeps_frozen_weights(shakespeare, tmp_path):
+  summary = train(
+    TrainConfig(
+      out=str(tmp_path / "lora"), model="smoke", optimizer="lora", rank=4, steps=4,
+      batch_size=8, seq_len=32, tokenizer="byte", data=shakespeare, eval_every=4,
+      log_every=1, progress=False,
+    )
+  )  # fmt: skip
+  d, f, layers = 32, 64, 2
+  frozen = layers * (4 * d * d + 3 * d * f)
+  assert summary["frozen_params"] == frozen
+  adapters = layers * 4 * (d * 4 + 4 * d) + layers * (2 * (d * 4 + 4 * f) + (f * 4 + 4 * d))
+  other = 2 * 257 * d + (2 * layers + 1) * d
+  assert summary["params"] == adapters + other
+  assert summary["optimizer_state_bytes"] == 2 * 4 * (adapters + other) + 8
+
+
+@pytest.mark.parametrize(
+  "extra, match",
+  [
+    (["--data", "text:/nonexistent/corpus.txt"], "no such file or folder: /nonexistent"),
+    (["--data", "tfds:c4/en:3.1.0"], "tfds"),
+    (["--data", "wikipedia"], "--data must be 'stdlib'"),
+    (["--batch-size", "6"], "--batch-size 6 must be divisible by the 8 devices"),
+    (["--steps", "0"], "--steps must be a positive int"),
+  ],
+)
+def test_bad_arguments_give_one_line_errors(cli, shakespeare, tmp_path, capsys, extra, match):
+  args = _args(shakespeare, tmp_path / "bad", "--optimizer", "adamw", "--steps", "2", *extra)
+  assert cli(args) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("fira-jax train: error:") and match in err
+  assert len(err.splitlines()) == 1
+
+
+def test_unknown_optimizer_is_rejected_by_argparse(cli, tmp_path, capsys):
+  with pytest.raises(SystemExit):
+    cli(["train", "--out", str(tmp_path), "--optimizer", "sgd"])
+  assert "invalid choice: 'sgd'" in capsys.readouterr().err
