@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help). Add a subcommand by adding a line here.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "compare": (
-        "fira_jax._compare",
-        "train a small model with adamw, galore and fira on synthetic data; print a table",
-    ),
+  "compare": (
+    "fira_jax._compare",
+    "train a small model with adamw, galore and fira on synthetic data; print a table",
+  ),
 }
 
 
