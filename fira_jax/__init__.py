@@ -1,3 +1,44 @@
-"""fira-jax: Fira, GaLore and LoRA as composable optax transforms, in JAX."""
+"""fira-jax: Fira, GaLore and LoRA as composable optax transforms, in JAX.
+
+The assembled optimizers are :func:`fira` and :func:`galore`; their pieces are
+``optax.GradientTransformation``\\ s usable in any ``optax.chain``.
+"""
+
+from optax.contrib import GaLoreDimensionNumbers
+
+from fira_jax._src.adam import (
+  DecayAfterUpdateState,
+  ScaleByAdamMomentsState,
+  ScaleByBiasCorrectionState,
+  add_decayed_weights_after_update,
+  scale_by_adam_bias_correction,
+  scale_by_adam_moments,
+)
+from fira_jax._src.alias import fira, galore
+from fira_jax._src.memory import optimizer_state_bytes
+from fira_jax._src.projection import LowRankProjectionState, scale_by_low_rank_projection
+from fira_jax._src.projectors import ProjectorFn, randomized_svd_projector, svd_projector
+from fira_jax._src.residual import LimitNormGrowthState, limit_norm_growth, scale_by_norm_ratio
 
 __version__ = "0.1.0"
+
+__all__ = [
+  "DecayAfterUpdateState",
+  "GaLoreDimensionNumbers",
+  "LimitNormGrowthState",
+  "LowRankProjectionState",
+  "ProjectorFn",
+  "ScaleByAdamMomentsState",
+  "ScaleByBiasCorrectionState",
+  "add_decayed_weights_after_update",
+  "fira",
+  "galore",
+  "limit_norm_growth",
+  "optimizer_state_bytes",
+  "randomized_svd_projector",
+  "scale_by_adam_bias_correction",
+  "scale_by_adam_moments",
+  "scale_by_low_rank_projection",
+  "scale_by_norm_ratio",
+  "svd_projector",
+]

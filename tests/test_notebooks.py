@@ -16,7 +16,9 @@ NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes(path: pathlib.Path, tmp_path: pathlib.Path, monkeypatch, shared_data_dir):
+def test_notebook_executes(
+  path: pathlib.Path, tmp_path: pathlib.Path, monkeypatch, shared_data_dir
+):
   monkeypatch.setenv("FIRA_JAX_NOTEBOOK_SMALL", "1")
   monkeypatch.setenv("MPLBACKEND", "Agg")
   monkeypatch.setenv("FIRA_JAX_DATA_DIR", str(shared_data_dir))
@@ -24,19 +26,19 @@ def test_notebook_executes(path: pathlib.Path, tmp_path: pathlib.Path, monkeypat
   monkeypatch.setenv("XLA_FLAGS", "")  # one device, as on a laptop or Colab
   nb = nbformat.read(path, as_version=4)
   client = nbclient.NotebookClient(
-      nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
   )
   client.execute()
   errors = [
-      out
-      for cell in nb.cells
-      if cell.cell_type == "code"
-      for out in cell.get("outputs", [])
-      if out.get("output_type") == "error"
+    out
+    for cell in nb.cells
+    if cell.cell_type == "code"
+    for out in cell.get("outputs", [])
+    if out.get("output_type") == "error"
   ]
   assert not errors, errors
   # Outputs are stripped in the repository to keep notebooks reviewable.
   on_disk = nbformat.read(path, as_version=4)
   assert all(not c.get("outputs") for c in on_disk.cells if c.cell_type == "code"), (
-      f"{path.name}: commit notebooks with outputs stripped"
+    f"{path.name}: commit notebooks with outputs stripped"
   )

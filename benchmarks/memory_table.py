@@ -1,0 +1,67 @@
+"""Optimizer-state memory of the paper's LLaMA configurations (no allocation).
+
+Usage: python benchmarks/memory_table.py [--dtype bfloat16] [--out benchmarks/results/memory.md]
+
+Sizes every state with ``fira_jax.optimizer_state_bytes`` (``jax.eval_shape``), for AdamW
+(``optax.adamw``), GaLore and Fira at the official recipes' ranks, under both side rules:
+``std`` (official: moments on the larger side) and ``reverse_std`` (``optax.contrib``'s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import fira_jax
+from fira_jax._src.llama_shapes import (
+  PAPER_LLAMA,
+  PAPER_RANK,
+  llama_dimension_numbers,
+  llama_param_shapes,
+)
+
+
+def table(dtype) -> str:
+  lines = [
+    "| model | params | rank | AdamW | GaLore std | Fira std | GaLore reverse_std | "
+    "Fira reverse_std | Fira std saving vs AdamW |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ]
+  gib = lambda b: f"{b / 2**30:.3f} GiB"  # noqa: E731
+  for name in PAPER_LLAMA:
+    params = llama_param_shapes(name, dtype=dtype)
+    dims = llama_dimension_numbers(params)
+    rank = PAPER_RANK[name]
+    n = sum(math.prod(x.shape) for x in jax.tree.leaves(params))
+    adamw = fira_jax.optimizer_state_bytes(optax.adamw(1e-3), params)
+    row = {"adamw": adamw}
+    for proj_type in ("std", "reverse_std"):
+      for opt, factory in (("galore", fira_jax.galore), ("fira", fira_jax.fira)):
+        tx = factory(1e-2, rank, proj_type=proj_type, weight_dimension_numbers=dims)
+        row[f"{opt}_{proj_type}"] = fira_jax.optimizer_state_bytes(tx, params)
+    lines.append(
+      f"| {name} | {n / 1e6:.1f}M | {rank} | {gib(adamw)} | {gib(row['galore_std'])} | "
+      f"{gib(row['fira_std'])} | {gib(row['galore_reverse_std'])} | "
+      f"{gib(row['fira_reverse_std'])} | {100 * (1 - row['fira_std'] / adamw):.1f}% |"
+    )
+  return "\n".join(lines)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+  parser.add_argument("--out", type=pathlib.Path, default=None)
+  args = parser.parse_args()
+  text = table(jnp.dtype(args.dtype))
+  print(text)
+  if args.out:
+    args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+  main()
