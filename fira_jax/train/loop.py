@@ -26,28 +26,6 @@ from fira_jax.train.sharding import (
 from fira_jax.train.step import FlatModel, make_eval_step, make_train_step, state_bytes
 
 
-def _limiter_scale(opt_state) -> float | None:
-  """Mean norm-growth-limiter factor of a Fira state (None for other optimizers)."""
-  found = []
-
-  def visit(node):
-    if hasattr(node, "_fields"):
-      for field in node._fields:
-        value = getattr(node, field)
-        if field in ("limiter_scale", "scaling_factor", "growth_factor"):
-          found.extend(jax.tree.leaves(value))
-        else:
-          visit(value)
-    elif isinstance(node, (tuple, list)):
-      for v in node:
-        visit(v)
-
-  visit(opt_state)
-  if not found:
-    return None
-  return float(np.mean([np.mean(np.asarray(x)) for x in found]))
-
-
 def _build(config: TrainConfig, vocab_size: int, mesh):
   """Initialises the model directly into its shardings (never materialised on one device)."""
   model_cfg = get_config(
@@ -154,7 +132,8 @@ def train(config: TrainConfig) -> dict:
     train_it.set_state(meta["data"])
     start = int(meta["step"])
 
-  step_fn = make_train_step(flat, tx, (p_sh, o_sh))
+  gamma = config.fira_options.get("gamma", 1.01) or 1.0
+  step_fn = make_train_step(flat, tx, (p_sh, o_sh), gamma=gamma)
   lr_at = jax.jit(schedule)
   eval_fn = make_eval_step(flat)
   is_main = jax.process_index() == 0
@@ -189,9 +168,9 @@ def train(config: TrainConfig) -> dict:
         "grad_norm": float(metrics["grad_norm"]),
         "tokens_per_s": tok_s,
       }
-      scale = _limiter_scale(opt_state)
-      if scale is not None:
-        record["limiter_scale"] = scale
+      for key in ("residual_norm", "limited_frac", "growth_max"):
+        if key in metrics:
+          record[key] = float(metrics[key])
       bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}")
     if step % config.eval_every == 0 or step == config.steps:
       val_loss = evaluate(eval_fn, params, frozen, data.val, config.batch_size, n_eval, mesh)

@@ -16,6 +16,10 @@ import jax
 import optax
 from optax.contrib import GaLoreDimensionNumbers
 
+# Imported from the implementation module (not ``fira_jax``) so that the package root may
+# re-export this module without an import cycle.
+from fira_jax._src.alias import fira, galore
+
 OPTIMIZERS = ("adamw", "galore", "fira", "lora")
 
 # Flat parameter names of the projected kernels, e.g. "layers/3/attn/q_proj/kernel".
@@ -59,20 +63,6 @@ def lr_schedule(lr: float, steps: int, warmup_steps: int, min_lr_ratio: float = 
   )
 
 
-def _low_rank(name: str, schedule, rank: int, dim_nums, *, gap, alpha, wd, extra):
-  import fira_jax
-
-  common = dict(update_proj_gap=gap, weight_decay=wd, weight_dimension_numbers=dim_nums)
-  if name == "fira":
-    fira = getattr(fira_jax, "fira", None)
-    if fira is None:
-      raise ValueError("--optimizer fira needs fira_jax.fira, which this build does not have")
-    return fira(schedule, rank, alpha=alpha, **common, **extra)
-  # optax.contrib.galore is the stand-in until fira_jax.galore exists (same interface).
-  galore = getattr(fira_jax, "galore", None) or optax.contrib.galore
-  return galore(schedule, rank, scale=alpha, **common)
-
-
 def make_optimizer(
   name: str,
   *,
@@ -100,7 +90,8 @@ def make_optimizer(
     weight_decay: decoupled weight decay λ.
     clip: clip the global gradient norm to this value first (0 disables).
     b1, b2, eps: Adam constants.
-    fira_options: extra keyword arguments for ``fira_jax.fira`` (ablation switches).
+    fira_options: extra keyword arguments for ``fira_jax.fira``, e.g. the ablations
+      ``{"gamma": None}`` (no growth limiter) and ``{"norm_scaling": "none"}`` (no scaling).
 
   Raises:
     ValueError: for an unknown name or a non-positive rank/gap.
@@ -112,18 +103,18 @@ def make_optimizer(
       raise ValueError(f"--rank must be a positive int, got {rank!r}")
     if not isinstance(update_proj_gap, int) or update_proj_gap <= 0:
       raise ValueError(f"--update-proj-gap must be a positive int, got {update_proj_gap!r}")
-    extra = dict(b1=b1, b2=b2, eps=eps, **dict(fira_options or {}))
-    dim_nums = projected_dimension_numbers(params)
-    tx = _low_rank(
-      name,
-      learning_rate,
-      rank,
-      dim_nums,
-      gap=update_proj_gap,
-      alpha=alpha,
-      wd=weight_decay,
-      extra=extra,
+    common = dict(
+      update_proj_gap=update_proj_gap,
+      b1=b1,
+      b2=b2,
+      eps=eps,
+      weight_decay=weight_decay,
+      weight_dimension_numbers=projected_dimension_numbers(params),
     )
+    if name == "fira":
+      tx = fira(learning_rate, rank, alpha=alpha, **common, **dict(fira_options or {}))
+    else:
+      tx = galore(learning_rate, rank, scale=alpha, **common)
   else:
     tx = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
   if clip > 0:

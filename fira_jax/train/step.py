@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from fira_jax._src.residual import LimitNormGrowthState
 from fira_jax.models.lora import FrozenWeight
 
 
@@ -50,12 +51,41 @@ def lm_loss(logits_BxTxV: jax.Array, targets_BxT: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT).mean()
 
 
-def make_train_step(flat: FlatModel, tx: optax.GradientTransformation, shardings=None):
+def _limiter_states(opt_state) -> list[LimitNormGrowthState]:
+  is_state = lambda x: isinstance(x, LimitNormGrowthState)  # noqa: E731
+  return [x for x in jax.tree.leaves(opt_state, is_leaf=is_state) if is_state(x)]
+
+
+def limiter_metrics(old_state, new_state, gamma: float) -> dict[str, jax.Array]:
+  r"""What Fira's norm-growth limiter did in one step (empty for other optimizers).
+
+  ``residual_norm`` is :math:`\sqrt{\sum_\ell \lVert S_t^\ell \rVert^2}` over the projected
+  leaves after limiting; ``limited_frac`` the fraction of those leaves whose residual norm grew
+  by the full factor γ (the limiter cut them); ``growth_max`` the largest per-leaf growth
+  :math:`\lVert S_t \rVert / \lVert S_{t-1} \rVert`.
+  """
+  old, new = _limiter_states(old_state), _limiter_states(new_state)
+  if not new:
+    return {}
+  before = jnp.stack([x for s in old for x in jax.tree.leaves(s.last_norm)])
+  after = jnp.stack([x for s in new for x in jax.tree.leaves(s.last_norm)])
+  growth = jnp.where(before > 0, after / jnp.maximum(before, 1e-30), 1.0)
+  return {
+    "residual_norm": jnp.sqrt(jnp.sum(after**2)),
+    "limited_frac": jnp.mean((growth >= gamma * (1 - 1e-5)).astype(jnp.float32)),
+    "growth_max": jnp.max(growth),
+  }
+
+
+def make_train_step(
+  flat: FlatModel, tx: optax.GradientTransformation, shardings=None, *, gamma: float = 1.01
+):
   """Returns ``step(params, opt_state, frozen, batch) -> (params, opt_state, metrics)``.
 
   ``batch`` is (B, S + 1) tokens; ``params`` and ``opt_state`` are donated. ``shardings`` =
   (params shardings, opt-state shardings) pins the outputs to the same layout as the inputs.
-  Metrics: ``loss`` and ``grad_norm`` (global L2 norm of the gradient, before clipping).
+  Metrics: ``loss``, ``grad_norm`` (global L2 norm of the gradient, before clipping) and, for
+  Fira, :func:`limiter_metrics` with the limiter's ``gamma``.
   """
 
   def step(params, opt_state, frozen, batch_BxS1):
@@ -64,9 +94,11 @@ def make_train_step(flat: FlatModel, tx: optax.GradientTransformation, shardings
       return lm_loss(model(batch_BxS1[:, :-1]), batch_BxS1[:, 1:])
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
+    updates, new_state = tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
-    return params, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+    metrics.update(limiter_metrics(opt_state, new_state, gamma))
+    return params, new_state, metrics
 
   out = None if shardings is None else (shardings[0], shardings[1], None)
   return jax.jit(step, donate_argnums=(0, 1), out_shardings=out)
