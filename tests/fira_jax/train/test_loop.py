@@ -34,7 +34,7 @@ def test_cli_smoke_run_writes_metrics_summary_and_checkpoint(cli, shakespeare, t
 
 
 def test_resume_equals_uninterrupted(cli, shakespeare, tmp_path):
-  common = ["--optimizer", "galore", "--rank", "8", "--update-proj-gap", "3", "--steps", "10"]
+  common = ["--optimizer", "fira", "--rank", "8", "--update-proj-gap", "3", "--steps", "10"]
   common += ["--checkpoint-every", "2", "--eval-every", "5"]
   assert cli(_args(shakespeare, tmp_path / "full", *common)) == 0
   assert cli(_args(shakespeare, tmp_path / "cut", *common, "--stop-at-step", "5")) == 0
@@ -42,7 +42,8 @@ def test_resume_equals_uninterrupted(cli, shakespeare, tmp_path):
   assert cli(_args(shakespeare, tmp_path / "cut", *common, "--resume")) == 0
   full, cut = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
   assert [r["step"] for r in cut] == list(range(1, 11))
-  # Identical losses on CPU: params, optimizer state (projectors) and data position restored.
+  # Identical losses on CPU: params, optimizer state (Fira projectors and limiter reference)
+  # and data position restored.
   assert [r["loss"] for r in cut] == [r["loss"] for r in full]
   assert cut[-1]["val_loss"] == full[-1]["val_loss"]
 

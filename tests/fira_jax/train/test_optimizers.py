@@ -1,5 +1,6 @@
 """The optimizer factory: projected leaves, schedule, memory, errors."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +8,8 @@ import optax
 import pytest
 from flax import nnx
 
+import fira_jax
+from fira_jax import LimitNormGrowthState
 from fira_jax.models import Llama, get_config
 from fira_jax.train import (
   FlatModel,
@@ -15,6 +18,7 @@ from fira_jax.train import (
   projected_dimension_numbers,
   state_bytes,
 )
+from fira_jax.train.step import limiter_metrics
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +97,35 @@ def test_factory_errors(params, kwargs, match):
 def test_schedule_errors():
   with pytest.raises(ValueError, match="warmup steps must be in"):
     lr_schedule(1e-3, 10, 10)
+
+
+def _has_limiter(tx, params) -> bool:
+  is_state = lambda x: isinstance(x, LimitNormGrowthState)  # noqa: E731
+  return any(is_state(x) for x in jax.tree.leaves(tx.init(params), is_leaf=is_state))
+
+
+def test_fira_and_ablations_come_from_fira_jax(params):
+  fira = make_optimizer("fira", learning_rate=1e-2, params=params, rank=8)
+  no_limit = make_optimizer("fira", learning_rate=1e-2, params=params, rank=8,
+                            fira_options={"gamma": None})  # fmt: skip
+  assert _has_limiter(fira, params) and not _has_limiter(no_limit, params)
+  # Same projection as fira_jax.fira called directly with the projected-kernel pytree.
+  direct = fira_jax.fira(
+    1e-2, 8, alpha=0.25, weight_dimension_numbers=projected_dimension_numbers(params)
+  )
+  g = jax.tree.map(
+    lambda p: jnp.cos(jnp.arange(p.size, dtype=jnp.float32)).reshape(p.shape), params
+  )
+  ours, _ = fira.update(g, fira.init(params), params)
+  want, _ = direct.update(g, direct.init(params), params)
+  chex.assert_trees_all_close(ours, want, rtol=1e-6)
+
+
+def test_limiter_metrics_match_numpy():
+  old = LimitNormGrowthState(jnp.int32(3), {"a": jnp.float32(2.0), "b": jnp.float32(1.0)})
+  new = LimitNormGrowthState(jnp.int32(4), {"a": jnp.float32(2.02), "b": jnp.float32(0.5)})
+  m = limiter_metrics((old,), (new,), gamma=1.01)
+  np.testing.assert_allclose(m["residual_norm"], np.sqrt(2.02**2 + 0.25), rtol=1e-6)
+  np.testing.assert_allclose(m["limited_frac"], 0.5)
+  np.testing.assert_allclose(m["growth_max"], 1.01, rtol=1e-6)
+  assert limiter_metrics((), (), gamma=1.01) == {}
