@@ -101,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
     fira_options=dict(args.fira_option),
   )
   summary = train(config)
-  ppl = summary["val_ppl"]
+  ppl = "n/a" if summary["val_ppl"] is None else f"{summary['val_ppl']:.2f}"
   print(
     f"{config.optimizer} {config.model}: {summary['steps_done']} steps, "
-    f"validation perplexity {ppl:.2f}, {summary['tokens_per_s'] or 0:,.0f} tokens/s, "
+    f"validation perplexity {ppl}, {summary['tokens_per_s'] or 0:,.0f} tokens/s, "
     f"optimizer state {summary['optimizer_state_bytes'] / 2**20:.2f} MiB; run in {config.out}"
   )
   return 0

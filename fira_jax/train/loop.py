@@ -85,8 +85,6 @@ def train(config: TrainConfig) -> dict:
   latest = ckpt.latest_step()
   if latest is not None and not config.resume:
     raise ValueError(f"{out} already holds checkpoints; pass --resume or choose another --out")
-  if latest is None and config.resume and (out / "metrics.jsonl").exists():
-    latest = None  # killed before its first checkpoint: start over
 
   data = prepare_data(
     config.data,
@@ -179,8 +177,8 @@ def train(config: TrainConfig) -> dict:
       log.write(record)
     if step % config.checkpoint_every == 0 or step == stop:
       save(step)
-    if record is not None and "val_loss" in record or step % config.checkpoint_every == 0:
-      t_last = time.perf_counter()  # throughput counts training steps only
+    if step == s_last:
+      t_last = time.perf_counter()  # throughput counts training steps, not eval/checkpoints
     bar.update(1)
   bar.close()
   ckpt.close()
