@@ -76,6 +76,8 @@ def run_all(args) -> dict[str, list[dict]]:
       optimizer, lr, options = METHODS[name]
       out = pathlib.Path(args.runs) / f"{name}_s{seed}"
       summary_file = out / "summary.json"
+      if args.report_only and not summary_file.exists():
+        continue  # report what has finished (e.g. a second seed cut short by the deadline)
       if not summary_file.exists():
         if out.exists():
           shutil.rmtree(out)
@@ -139,7 +141,8 @@ def write_report(args, results: dict[str, list[dict]], command: str) -> None:
     state = runs[0]["optimizer_state_bytes"]
     rel = f"{100 * state / adam_bytes:.0f}%" if adam_bytes else "–"
     rows.append(
-      f"| {name} | {_mean_std([r['val_ppl'] for r in runs])} | "
+      f"| {name} | {', '.join(str(r['config']['seed']) for r in runs)} | "
+      f"{_mean_std([r['val_ppl'] for r in runs])} | "
       f"{_mean_std([r['val_loss'] for r in runs])} | {state / 2**20:.2f} MiB ({rel}) | "
       f"{runs[0]['params'] + runs[0]['frozen_params']:,} / {runs[0]['params']:,} | "
       f"{_mean_std([r['tokens_per_s'] for r in runs], ',.0f')} |"
@@ -160,10 +163,11 @@ then cosine to 10%, rank {args.rank} (= width/4, as in the paper), projector gap
 {args.update_proj_gap}, α = {args.alpha}; learning rate 0.01 for GaLore/Fira and 0.001 for
 AdamW/LoRA (the papers' choices); LoRA α = 32 on every attention/MLP linear layer, embeddings,
 norms and head trained. Validation: {args.eval_batches} fixed batches of held-out documents.
-Seeds: {", ".join(map(str, args.seeds))} (mean ± sample std where more than one).
+Seeds requested: {", ".join(map(str, args.seeds))}; the table says which finished per method
+(mean ± sample standard deviation where more than one).
 
-| method | val. perplexity | val. loss | optimizer state | params (total / trained) | tokens/s |
-|---|---|---|---|---|---|
+| method | seeds | val. ppl | val. loss | optimizer state | params (total / trained) | tokens/s |
+|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 ![loss curves]({png.name})
@@ -197,10 +201,14 @@ def main() -> None:
   parser.add_argument("--runs", default="runs/pretrain_compare")
   parser.add_argument("--results", default="benchmarks/results/pretrain.md")
   parser.add_argument("--png", default="benchmarks/results/pretrain.png")
+  parser.add_argument(
+    "--report-only", action="store_true", help="train nothing; report the finished runs"
+  )
   args = parser.parse_args()
   import sys
 
-  command = "PYTHONPATH=. nice python benchmarks/pretrain_compare.py " + " ".join(sys.argv[1:])
+  argv = [a for a in sys.argv[1:] if a != "--report-only"]
+  command = "PYTHONPATH=. nice python benchmarks/pretrain_compare.py " + " ".join(argv)
   results = run_all(args)
   write_report(args, results, command.strip())
 
