@@ -80,8 +80,15 @@ def train(config: TrainConfig) -> dict:
       config, or data too small for the batch.
   """
   maybe_initialize_distributed()
+  ckpt = Checkpointer(config.out)
+  try:
+    return _run(config, ckpt)
+  finally:
+    ckpt.close()  # also on errors: finishes pending async saves, stops orbax's threads
+
+
+def _run(config: TrainConfig, ckpt: Checkpointer) -> dict:
   out = pathlib.Path(config.out)
-  ckpt = Checkpointer(out)
   latest = ckpt.latest_step()
   if latest is not None and not config.resume:
     raise ValueError(f"{out} already holds checkpoints; pass --resume or choose another --out")
@@ -181,7 +188,7 @@ def train(config: TrainConfig) -> dict:
       t_last = time.perf_counter()  # throughput counts training steps, not eval/checkpoints
     bar.update(1)
   bar.close()
-  ckpt.close()
+  ckpt.wait()
 
   seconds = timed["seconds"]
   summary = {
