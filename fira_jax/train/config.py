@@ -12,7 +12,8 @@ from fira_jax.train.optimizers import OPTIMIZERS
 class TrainConfig:
   """One pre-training run.
 
-  Example (≈1–3 min on a laptop CPU; validation perplexity falls from ≈4000 to a few hundred):
+  Example (a few minutes on a laptop CPU; measured here on 2 busy cores: validation
+  perplexity 115.9 after 200 steps, from ≈4100 at initialisation):
     ``fira-jax train --model llama_tiny --optimizer fira --steps 200 --out runs/fira``
 
   Attributes:
