@@ -87,6 +87,10 @@ def _time(fn, *args):
   return time.perf_counter() - start
 
 
+def _log(msg: str) -> None:
+  print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
 def bench_jax(model: str, repeats: int, gap: int = 200):
   shapes = llama_param_shapes(model)
   params = _materialize(shapes, 0)
@@ -97,6 +101,7 @@ def bench_jax(model: str, repeats: int, gap: int = 200):
   refresh_txs = _optimizers(rank, 1, dims)
   runners = {}
   for name, tx in steady_txs.items():
+    _log(f"{model}: compiling {name}")
     step = _stepper(tx)
     state = tx.init(params)
     _, state = step(grads, state, params)  # step 0 refreshes; the state now sits at count 1
@@ -110,6 +115,7 @@ def bench_jax(model: str, repeats: int, gap: int = 200):
   for name, tx in refresh_txs.items():
     if name == "optax_adamw":
       continue
+    _log(f"{model}: refresh steps of {name}")
     step = _stepper(tx)
     state = tx.init(params)
     jax.block_until_ready(step(grads, state, params))
@@ -223,6 +229,7 @@ def main() -> None:
     times, refresh, bytes_, leaves, rank = bench_jax(model, args.repeats)
     torch_res = None
     if args.torch_python:
+      _log(f"{model}: official torch optimizers")
       torch_res = bench_torch(args.torch_python, leaves, rank, args.repeats, threads)
       lines[0] += f" torch {torch_res['torch']} ({torch_res['threads']} threads)."
     base = statistics.median(times["optax_adamw"])
