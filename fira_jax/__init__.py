@@ -18,7 +18,12 @@ from fira_jax._src.alias import fira, galore
 from fira_jax._src.memory import optimizer_state_bytes
 from fira_jax._src.projection import LowRankProjectionState, scale_by_low_rank_projection
 from fira_jax._src.projectors import ProjectorFn, randomized_svd_projector, svd_projector
-from fira_jax._src.residual import LimitNormGrowthState, limit_norm_growth, scale_by_norm_ratio
+from fira_jax._src.residual import (
+  LimitNormGrowthState,
+  fira_residual,
+  limit_norm_growth,
+  scale_by_norm_ratio,
+)
 
 __version__ = "0.1.0"
 
@@ -32,6 +37,7 @@ __all__ = [
   "ScaleByBiasCorrectionState",
   "add_decayed_weights_after_update",
   "fira",
+  "fira_residual",
   "galore",
   "limit_norm_growth",
   "optimizer_state_bytes",

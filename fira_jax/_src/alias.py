@@ -65,8 +65,8 @@ def fira(
   Leaves that are not projected take the same AdamW without projection. With the defaults this
   is exactly the official ``fira==1.0.2`` ``FiraAdamW``. It is the chain
 
-  ``scale_by_low_rank_projection(base=scale_by_adam_moments, residual=chain(scale_by_norm_ratio,
-  limit_norm_growth))`` → ``scale_by_adam_bias_correction`` → ``scale_by_learning_rate`` →
+  ``scale_by_low_rank_projection(base=scale_by_adam_moments, residual=fira_residual(...))``
+  → ``scale_by_adam_bias_correction`` → ``scale_by_learning_rate`` →
   ``add_decayed_weights_after_update``.
 
   Args:
@@ -115,9 +115,6 @@ def fira(
     <https://arxiv.org/abs/2410.01623>`_, 2024.
   """
   _check_common(learning_rate, b1, b2, eps)
-  residual_parts = [res.scale_by_norm_ratio(norm_scaling)]
-  if gamma is not None:
-    residual_parts.append(res.limit_norm_growth(gamma))
   return optax.chain(
     scale_by_low_rank_projection(
       rank,
@@ -127,7 +124,7 @@ def fira(
       weight_dimension_numbers,
       proj_type=proj_type,
       projector_fn=projector_fn,
-      residual_transform=optax.chain(*residual_parts),
+      residual_transform=res.fira_residual(norm_scaling, gamma),
       residual_form=residual_form,
     ),
     adam.scale_by_adam_bias_correction(b1, b2),

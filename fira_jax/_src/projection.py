@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import optax
 
 from fira_jax._src import dimension_numbers as dn
+from fira_jax._src import fused
 from fira_jax._src.projectors import ProjectorFn, svd_projector
+from fira_jax._src.residual import fusion_spec
 
 PROJ_TYPES = ("std", "reverse_std", "left", "right")
 RESIDUAL_FORMS = ("official", "paper")
@@ -50,6 +52,53 @@ def _replicated(x: jax.Array) -> jax.Array:
   if spec is not None and any(s is not None for s in spec):
     return jax.sharding.reshard(x, jax.sharding.PartitionSpec())
   return x
+
+
+def _orient(side: str, x: jax.Array) -> jax.Array:
+  """Puts the projected side first (the rank axis of a low-rank matrix last)."""
+  return x if side == "right" else x.T
+
+
+def _fused_update(infos, updates, low_rank, inner, projectors, res_state, spec, scale, sub):
+  """Fira's residual branch computed with one back-projection (see ``fira_residual``)."""
+  mode, gamma, eps = spec
+  limiter = res_state[1] if gamma is not None else None
+  first = limiter.count == 0 if limiter is not None else jnp.asarray(True)
+  last_norms = limiter.last_norm if limiter is not None else None
+
+  def leaf(info, g, r, n, basis, last):
+    if info is None:
+      return n.astype(g.dtype), optax.MaskedNode()
+    x = _orient(info.side, info.view.to_matrix(g))
+    out, norm = fused.fira_leaf(
+      x,
+      _orient(info.side, r),
+      _orient(info.side, n),
+      basis,
+      jnp.zeros((), jnp.float32) if last is None else last,
+      first,
+      alpha=scale,
+      sub=sub,
+      mode=mode,
+      gamma=gamma,
+      eps=eps,
+    )
+    return info.view.from_matrix(_orient(info.side, out).astype(g.dtype)), norm
+
+  if last_norms is None:
+    last_norms = jax.tree.map(
+      lambda _: None, infos, is_leaf=lambda x: x is None or isinstance(x, _Leaf)
+    )
+  is_info = lambda x: x is None or isinstance(x, _Leaf)  # noqa: E731
+  pairs = jax.tree.map(
+    leaf, infos, updates, low_rank, inner, projectors, last_norms, is_leaf=is_info
+  )
+  out = jax.tree.map(lambda _, pair: pair[0], infos, pairs, is_leaf=is_info)
+  if limiter is None:
+    return out, res_state
+  norms = jax.tree.map(lambda _, pair: pair[1], infos, pairs, is_leaf=is_info)
+  new_limiter = limiter._replace(count=optax.safe_increment(limiter.count), last_norm=norms)
+  return out, (res_state[0], new_limiter)
 
 
 class _Leaf(NamedTuple):
@@ -146,6 +195,8 @@ def scale_by_low_rank_projection(
   residual = None
   if residual_transform is not None:
     residual = optax.with_extra_args_support(residual_transform)
+  fusable = fusion_spec(residual_transform)
+  sub = scale if residual_form == "official" else 1.0
 
   def leaves_info(params) -> Any:
     dims = dn.resolve_dimension_numbers(weight_dimension_numbers, params)
@@ -229,10 +280,20 @@ def scale_by_low_rank_projection(
     def back(info, x, basis):
       return x @ basis.T if info.side == "right" else basis @ x
 
+    if fusable is not None:
+      out, res_state = _fused_update(
+        infos, updates, low_rank, inner, projectors, state.residual_state, fusable, scale, sub
+      )
+      return out, LowRankProjectionState(
+        count=optax.safe_increment(state.count),
+        projector=projectors,
+        base_optimizer_state=base_state,
+        residual_state=res_state,
+      )
+
     res_state = state.residual_state
     residuals = None
     if residual is not None:
-      sub = scale if residual_form == "official" else 1.0
 
       def orient(info, x):  # rank axis last
         return None if info is None else (x if info.side == "right" else x.T)

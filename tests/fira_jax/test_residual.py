@@ -1,5 +1,6 @@
 """Norm-based scaling and the norm-growth limiter."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,3 +114,55 @@ def test_ablations_change_the_update():
   assert not np.allclose(first_update(residual_form="paper", alpha=0.25), first_update(alpha=0.25))
   # gamma=None removes the limiter from the chain; the first step is unlimited either way.
   np.testing.assert_allclose(first_update(gamma=None), official, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+  "mode, gamma, alpha, form, proj_type, dtype",
+  [
+    ("channel", 1.01, 1.0, "official", "std", jnp.float32),
+    ("channel", 1.01, 0.25, "official", "reverse_std", jnp.float32),
+    ("matrix", 1.5, 0.25, "paper", "std", jnp.float32),
+    ("none", None, 0.5, "official", "left", jnp.float32),
+    ("channel", 1.01, 0.25, "official", "std", jnp.bfloat16),
+  ],
+)
+def test_fused_residual_equals_the_unfused_chain(mode, gamma, alpha, form, proj_type, dtype):
+  key = jax.random.PRNGKey(0)
+  params = {
+    "tall": jax.random.normal(key, (24, 10), dtype),
+    "wide": jax.random.normal(jax.random.fold_in(key, 1), (6, 20), dtype),
+    "attn": jax.random.normal(jax.random.fold_in(key, 2), (12, 2, 4), dtype),
+    "bias": jnp.zeros((10,), dtype),
+  }
+  dims = {
+    "tall": fira_jax.GaLoreDimensionNumbers(),
+    "wide": fira_jax.GaLoreDimensionNumbers(),
+    "attn": fira_jax.GaLoreDimensionNumbers(0, (1, 2)),
+    "bias": None,
+  }
+  parts = [fira_jax.scale_by_norm_ratio(mode)]
+  if gamma is not None:
+    parts.append(fira_jax.limit_norm_growth(gamma))
+
+  def make(residual):
+    return fira_jax.scale_by_low_rank_projection(
+      3,
+      2,
+      alpha,
+      fira_jax.scale_by_adam_moments(),
+      dims,
+      proj_type=proj_type,
+      residual_transform=residual,
+      residual_form=form,
+    )
+
+  fused, unfused = make(fira_jax.fira_residual(mode, gamma)), make(optax.chain(*parts))
+  s_f, s_u = fused.init(params), unfused.init(params)
+  tol = 1e-5 if dtype == jnp.float32 else 2e-2
+  for t in range(5):  # spikes at t = 3 exercise the limiter
+    g = jax.tree.map(lambda x, t=t: jnp.sin(x * (t + 1.0)) * (30.0 if t == 3 else 1.0), params)
+    u_f, s_f = jax.jit(fused.update)(g, s_f)
+    u_u, s_u = jax.jit(unfused.update)(g, s_u)
+    chex.assert_trees_all_close(u_f, u_u, rtol=tol, atol=tol)
+    chex.assert_trees_all_equal_structs(s_f, s_u)
+    chex.assert_trees_all_close(s_f, s_u, rtol=tol, atol=tol)

@@ -1,0 +1,285 @@
+"""One optimizer update, side by side: optax.adamw, optax.contrib.galore, ours, the official torch.
+
+Usage:
+  python benchmarks/optimizer_step.py --models llama_60m,llama_130m --repeats 20 \
+      --torch-python .torch-venv/bin/python --out benchmarks/results/optimizer.md
+  python benchmarks/optimizer_step.py --setup-torch .torch-venv   # builds the torch venv
+
+Steady state (after compilation) is a step that does not refresh the projectors; the JAX
+optimizers are timed round-robin (A/B interleaved) and reported as median and IQR. The
+projector refresh is timed separately as a step with ``update_proj_gap=1`` (an SVD of every
+projected matrix at every step); the amortized cost at gap 200 is
+``steady + (refresh_step - steady) / 200``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import fira_jax
+from fira_jax._src.llama_shapes import (
+  PAPER_RANK,
+  llama_dimension_numbers,
+  llama_param_shapes,
+)
+
+ALPHA = 0.25
+RSVD = fira_jax.randomized_svd_projector()
+
+
+def _optimizers(rank: int, gap: int, dims) -> dict[str, optax.GradientTransformation]:
+  return {
+    "optax_adamw": optax.adamw(1e-3, eps=1e-6),
+    "optax_contrib_galore": optax.contrib.galore(
+      1e-2, rank=rank, update_proj_gap=gap, scale=ALPHA, weight_dimension_numbers=dims
+    ),
+    "fira_jax_galore": fira_jax.galore(
+      1e-2, rank, update_proj_gap=gap, scale=ALPHA, weight_dimension_numbers=dims
+    ),
+    "fira_jax_fira": fira_jax.fira(
+      1e-2, rank, update_proj_gap=gap, alpha=ALPHA, weight_dimension_numbers=dims
+    ),
+    "fira_jax_fira_rsvd": fira_jax.fira(
+      1e-2,
+      rank,
+      update_proj_gap=gap,
+      alpha=ALPHA,
+      weight_dimension_numbers=dims,
+      projector_fn=fira_jax.randomized_svd_projector(),
+    ),
+  }
+
+
+def _materialize(shapes, seed=0):
+  leaves, treedef = jax.tree.flatten(shapes)
+  keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+  return jax.tree.unflatten(
+    treedef,
+    [0.02 * jax.random.normal(k, s.shape, s.dtype) for k, s in zip(keys, leaves, strict=True)],
+  )
+
+
+def _stepper(tx):
+  @jax.jit
+  def step(grads, state, params):
+    return tx.update(grads, state, params)
+
+  return step
+
+
+def _time(fn, *args):
+  start = time.perf_counter()
+  jax.block_until_ready(fn(*args))
+  return time.perf_counter() - start
+
+
+def _log(msg: str) -> None:
+  print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def bench_jax(model: str, repeats: int, gap: int = 200):
+  shapes = llama_param_shapes(model)
+  params = _materialize(shapes, 0)
+  grads = jax.tree.map(lambda x: 1e-3 * x, _materialize(shapes, 1))
+  dims = llama_dimension_numbers(shapes)
+  rank = PAPER_RANK[model]
+  steady_txs = _optimizers(rank, gap, dims)
+  refresh_txs = _optimizers(rank, 1, dims)
+  runners = {}
+  for name, tx in steady_txs.items():
+    _log(f"{model}: compiling {name}")
+    step = _stepper(tx)
+    state = tx.init(params)
+    _, state = step(grads, state, params)  # step 0 refreshes; the state now sits at count 1
+    jax.block_until_ready(state)
+    runners[name] = (step, state)
+  times = {name: [] for name in runners}
+  for _ in range(repeats):  # round-robin: every optimizer sees the same machine conditions
+    for name, (step, state) in runners.items():
+      times[name].append(_time(step, grads, state, params))
+  refresh = {}
+  for name, tx in refresh_txs.items():
+    if name == "optax_adamw":
+      continue
+    _log(f"{model}: refresh steps of {name}")
+    step = _stepper(tx)
+    state = tx.init(params)
+    jax.block_until_ready(step(grads, state, params))
+    refresh[name] = [_time(step, grads, state, params) for _ in range(max(3, repeats // 5))]
+  bytes_ = {name: fira_jax.optimizer_state_bytes(tx, shapes) for name, tx in steady_txs.items()}
+  leaves = [
+    (list(s.shape), bool(d is not None))
+    for s, d in zip(
+      jax.tree.leaves(shapes),
+      jax.tree.leaves(dims, is_leaf=lambda x: x is None or hasattr(x, "reduction_axis")),
+      strict=True,
+    )
+  ]
+  del runners
+  return times, refresh, bytes_, leaves, rank
+
+
+def analytic_bytes(leaves, rank, optimizer: str, itemsize=4) -> int:
+  """The spec's formula: per projected m x n (std side rule) r*min + 2*r*max, plus one float32
+  limiter scalar (Fira); 2*size for every other leaf; plus the int32 step counters."""
+  total = 0
+  for shape, projected in leaves:
+    if projected and optimizer != "adamw":
+      m, n = shape
+      r = min(rank, m, n)
+      total += (r * min(m, n) + 2 * r * max(m, n)) * itemsize + (4 if optimizer == "fira" else 0)
+    else:
+      total += 2 * math.prod(shape) * itemsize
+  return total + 4 * {"adamw": 1, "galore": 3, "fira": 4}[optimizer]
+
+
+def bench_torch(python: str, leaves, rank: int, repeats: int, threads: int):
+  job = {
+    "leaves": leaves,
+    "rank": rank,
+    "alpha": ALPHA,
+    "gap": 200,
+    "repeats": repeats,
+    "threads": threads,
+    "optimizers": ["torch_adamw", "official_galore", "official_fira"],
+  }
+  script = pathlib.Path(__file__).with_name("_torch_optimizer_step.py")
+  proc = subprocess.run(
+    [python, str(script)], input=json.dumps(job), capture_output=True, text=True, check=False
+  )
+  if proc.returncode:
+    raise RuntimeError(f"the torch benchmark failed:\n{proc.stderr[-3000:]}")
+  return json.loads(proc.stdout)
+
+
+def bench_svd(m=2048, n=5461, ranks=(128, 512), repeats=5):
+  """Exact vs randomized SVD projector at one 1B MLP matrix, and captured gradient energy."""
+  rng = np.random.default_rng(0)
+  # A gradient-like matrix: power-law spectrum sigma_i ~ i^-1 with random singular vectors.
+  k = min(m, n)
+  u, _ = np.linalg.qr(rng.normal(size=(m, k)))
+  v, _ = np.linalg.qr(rng.normal(size=(n, k)))
+  g = jnp.asarray((u * (1.0 / np.arange(1, k + 1))) @ v.T, jnp.float32)
+  rows = []
+  for r in ranks:
+    exact = jax.jit(lambda g, r=r: fira_jax.svd_projector(g, r, 0)[0])
+    rsvd = jax.jit(lambda g, r=r: RSVD(g, r, jnp.asarray(0))[0])
+    t_exact, t_rsvd = [], []
+    ue, ur = exact(g), rsvd(g)
+    jax.block_until_ready((ue, ur))
+    for _ in range(repeats):
+      t_exact.append(_time(exact, g))
+      t_rsvd.append(_time(rsvd, g))
+    total = float(jnp.sum(g * g))
+    energy = [float(jnp.sum((b.T @ g) ** 2)) / total for b in (ue, ur)]
+    rows.append((r, t_exact, t_rsvd, *energy))
+  return rows
+
+
+def _fmt(ts):
+  med = statistics.median(ts)
+  q = np.percentile(ts, [25, 75])
+  return f"{1e3 * med:.1f} ms (IQR {1e3 * q[0]:.1f}–{1e3 * q[1]:.1f})"
+
+
+def setup_torch(venv: pathlib.Path) -> None:
+  """Builds the torch virtual environment with the official packages."""
+  subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+  pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+  subprocess.run([*pip, "torch==2.13.0", "numpy"], check=True)
+  # fira and galore-torch import transformers (require_version), galore-torch also
+  # bitsandbytes (8-bit variant) and tensorly; install those, the two packages without deps.
+  subprocess.run([*pip, "transformers", "tensorly", "bitsandbytes"], check=True)
+  subprocess.run([*pip, "--no-deps", "fira==1.0.2", "galore-torch==1.0"], check=True)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--models", default="llama_60m,llama_130m")
+  parser.add_argument("--repeats", type=int, default=20)
+  parser.add_argument("--torch-python", default=None, help="python of a venv with fira, torch")
+  parser.add_argument("--setup-torch", type=pathlib.Path, default=None)
+  parser.add_argument("--svd", action="store_true", help="also time exact vs randomized SVD")
+  parser.add_argument("--out", type=pathlib.Path, default=None)
+  args = parser.parse_args()
+  if args.setup_torch:
+    setup_torch(args.setup_torch)
+    return
+  threads = os.cpu_count() or 1
+  lines = [
+    f"Machine: {platform.processor() or platform.machine()}, {threads} CPU threads, "
+    f"{jax.devices()[0].platform}; jax {jax.__version__}, optax {optax.__version__}.",
+    "",
+  ]
+  for model in args.models.split(","):
+    times, refresh, bytes_, leaves, rank = bench_jax(model, args.repeats)
+    torch_res = None
+    if args.torch_python:
+      _log(f"{model}: official torch optimizers")
+      torch_res = bench_torch(args.torch_python, leaves, rank, args.repeats, threads)
+      lines[0] += f" torch {torch_res['torch']} ({torch_res['threads']} threads)."
+    base = statistics.median(times["optax_adamw"])
+    lines += [
+      f"### {model} (rank {rank}, gap 200, float32)",
+      "",
+      "| optimizer | steady step | × optax.adamw | refresh step | amortized at gap 200 "
+      "| × optax.adamw | state bytes | analytic |",
+      "|---|---|---|---|---|---|---|---|",
+    ]
+    all_rows = dict(times)
+    if torch_res:
+      for name, res in torch_res["results"].items():
+        all_rows[name] = res["steady_s"]
+    for name, ts in all_rows.items():
+      med = statistics.median(ts)
+      if name in refresh or (torch_res and "refresh_step_s" in torch_res["results"].get(name, {})):
+        rts = refresh[name] if name in refresh else torch_res["results"][name]["refresh_step_s"]
+        r_med = statistics.median(rts)
+        amort = med + max(r_med - med, 0.0) / 200
+        refresh_txt, amort_txt = _fmt(rts), f"{1e3 * amort:.1f} ms"
+        ratio_amort = f"{amort / base:.2f}"
+      else:
+        refresh_txt, amort_txt, ratio_amort = "—", f"{1e3 * med:.1f} ms", f"{med / base:.2f}"
+      kind = "fira" if "fira" in name else ("galore" if "galore" in name else "adamw")
+      b = bytes_.get(name)
+      if b is None and torch_res and name in torch_res["results"]:
+        b = torch_res["results"][name]["state_bytes"]
+      lines.append(
+        f"| {name} | {_fmt(ts)} | {med / base:.2f} | {refresh_txt} | {amort_txt} | "
+        f"{ratio_amort} | {b:,} | {analytic_bytes(leaves, rank, kind):,} |"
+      )
+    lines.append("")
+  if args.svd:
+    lines += [
+      "### Projector at 2048 × 5461 (one LLaMA-1B MLP matrix), power-law spectrum",
+      "",
+      "| rank | exact SVD | randomized SVD | speed-up | energy captured: exact | randomized |",
+      "|---|---|---|---|---|---|",
+    ]
+    for r, te, tr, ee, er in bench_svd():
+      lines.append(
+        f"| {r} | {_fmt(te)} | {_fmt(tr)} | {statistics.median(te) / statistics.median(tr):.1f}× "
+        f"| {ee:.4f} | {er:.4f} |"
+      )
+  text = "\n".join(lines)
+  print(text)
+  if args.out:
+    args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+  main()
