@@ -118,6 +118,7 @@ class Llama(nnx.Module):
   """LLaMA decoder: token ids (B, T) → next-token logits (B, T, V) in float32.
 
   Example:
+    >>> import jax.numpy as jnp
     >>> from flax import nnx
     >>> from fira_jax.models import Llama, get_config
     >>> model = Llama(get_config("smoke"), rngs=nnx.Rngs(0))

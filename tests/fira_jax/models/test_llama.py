@@ -62,3 +62,11 @@ def test_too_long_sequence_is_rejected():
   model = Llama(get_config("smoke"), rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match="exceeds max_seq_len 64"):
     model(jnp.zeros((1, 65), jnp.int32))
+
+
+def test_docstring_example_runs():
+  import doctest
+
+  import fira_jax.models.llama as module
+
+  assert doctest.testmod(module).failed == 0
