@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -60,10 +61,12 @@ class FreeKDConfig:
     direction: ``"learned"`` (the policy), ``"random"`` (uniform), ``"fixed"`` (network 0
       always teaches) or ``"mutual"`` (every network teaches every other, DML-style).
     structure: ``"learned"`` (the policy), ``"all"`` (always transfer) or ``"none"``.
-    reward: ``"local"`` (minus post-update labelled losses of all networks in the
-      neighbourhood), ``"improvement"`` (pre minus post), ``"receiver_only"``, ``"sender"``
-      (the sending network's own post-update loss: rewards picking the network that is right
-      around the node; our addition) or ``"global"`` (one scalar for all nodes).
+    reward: ``"sender"`` (default; minus the sending network's post-update labelled loss in
+      the node's neighbourhood: rewards picking the network that is right around the node;
+      our choice, see ``docs/graphs.md``), ``"local"`` (the spec's default: minus the
+      post-update labelled losses of all networks in the neighbourhood; it gives each node's
+      action almost no credit of its own, measured in the controlled test),
+      ``"improvement"`` (pre minus post), ``"receiver_only"`` or ``"global"`` (one scalar).
     reward_hops: neighbourhood of the local rewards (1 or 2).
     baseline: REINFORCE baseline, the step's mean reward or an EMA (decay 0.9).
     entropy_bonus: entropy regulariser of both policies.
@@ -88,7 +91,7 @@ class FreeKDConfig:
   similarity: str = "rbf"
   direction: str = "learned"
   structure: str = "learned"
-  reward: str = "local"
+  reward: str = "sender"
   reward_hops: int = 1
   baseline: str = "mean"
   entropy_bonus: float = 1e-3
@@ -132,7 +135,8 @@ class FreeKDResult(NamedTuple):
       features (equal to ``test_acc`` without prompts).
     history: per-epoch arrays: ``val_acc``/``test_acc`` ``[T, K]``, ``share_sender``
       ``[T, K]`` (fraction of nodes whose teacher is network k), ``share_structure``,
-      ``reward``, ``policy_entropy``, ``loss`` ``[T, K]``.
+      ``reward``, ``policy_entropy``, ``loss`` ``[T, K]``, ``seconds`` (wall time of the
+      epoch, the first one includes compilation).
     decisions: snapshots ``{"epoch", "actions" [N], "structure" [N], "correct" [K, N]}``.
   """
 
@@ -382,6 +386,7 @@ def train_freekd(
   progress: bool = False,
   record_every: int = 0,
   frozen: Sequence[bool] | None = None,
+  init_gnns: Sequence[nnx.Module | None] | None = None,
 ) -> FreeKDResult:
   """Trains ``K = len(backbones)`` GNNs together with FreeKD (K = 2) or FreeKD++ (K > 2).
 
@@ -408,6 +413,8 @@ def train_freekd(
     progress: show a tqdm bar.
     record_every: store the agent's decisions every this many epochs (0: never).
     frozen: per network, ``True`` to never update it (used for controlled experiments).
+    init_gnns: per network, a GNN (e.g. ``TrainResult.model``) to start from instead of a
+      fresh initialisation (``None`` entries are initialised from ``seed``).
 
   Returns:
     A :class:`FreeKDResult`.
@@ -420,19 +427,21 @@ def train_freekd(
   for name in backbones:
     if name not in BACKBONES:
       raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {name!r}")
-  if frozen is not None and len(frozen) != len(backbones):
-    raise ValueError(f"frozen must have one flag per backbone, got {len(frozen)}")
+  for arg, value in (("frozen", frozen), ("init_gnns", init_gnns)):
+    if value is not None and len(value) != len(backbones):
+      raise ValueError(f"{arg} must have one entry per backbone, got {len(value)}")
   k_nets = len(backbones)
   rngs = nnx.Rngs(seed)
   in_features = data.graph.nodes.shape[1]
+  init_gnns = init_gnns or [None] * k_nets
   members = [
     _Member(
-      make_gnn(b, in_features, data.num_classes, rngs=rngs),
+      gnn if gnn is not None else make_gnn(b, in_features, data.num_classes, rngs=rngs),
       None
       if config.prompt is None
       else FeaturePrompt(in_features, kind=config.prompt, clip=config.prompt_clip, rngs=rngs),
     )
-    for b in backbones
+    for b, gnn in zip(backbones, init_gnns, strict=True)
   ]
   split = [nnx.split(m, nnx.Param) for m in members]
   graphdefs = tuple(g for g, _ in split)
@@ -468,6 +477,7 @@ def train_freekd(
   )
   last_improved = 0
   for epoch in bar:
+    tic = time.perf_counter()
     key, k_step = jax.random.split(key)
     kd_on = jnp.float32(epoch >= config.warmup)
     params, opt_states, new_cache, dec, metrics = gnn_step(
@@ -496,6 +506,7 @@ def train_freekd(
     row = {k: np.asarray(v) for k, v in {**metrics, **stats}.items()}
     row["share_sender"] = np.bincount(np.asarray(dec["a"]), minlength=k_nets) / dec["a"].shape[0]
     row["share_structure"] = np.asarray(dec["b"]).mean()
+    row["seconds"] = time.perf_counter() - tic
     for k, v in row.items():
       hist.setdefault(k, []).append(v)
     for s in suffixes:

@@ -44,12 +44,16 @@ class TrainConfig:
 
 
 class TrainResult(NamedTuple):
-  """Outcome of one run: accuracies of the best-validation epoch and the per-epoch history."""
+  """Outcome of one run: accuracies of the best-validation epoch, the history, the model.
+
+  ``model`` holds the parameters of the last epoch run.
+  """
 
   val_acc: float
   test_acc: float
   best_epoch: int
   history: dict[str, np.ndarray]
+  model: nnx.Module
 
 
 def masked_cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
@@ -168,4 +172,5 @@ def train_node_classifier(
     test_acc=best[2],
     best_epoch=best[3],
     history={k: np.asarray(v) for k, v in history.items()},
+    model=nnx.merge(graphdef, params),
   )
