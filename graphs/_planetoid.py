@@ -12,6 +12,7 @@ import hashlib
 import pathlib
 import pickle
 import urllib.request
+import warnings
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -121,7 +122,8 @@ def _missing_message(name: str, data_dir: pathlib.Path) -> str:
 def _read(path: pathlib.Path):
   if path.name.endswith("test.index"):
     return np.array([int(line) for line in path.read_text().split()], dtype=np.int64)
-  with path.open("rb") as f:
+  with path.open("rb") as f, warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # old scipy.sparse pickle paths
     obj = pickle.load(f, encoding="latin1")
   return obj.toarray() if hasattr(obj, "toarray") else obj
 
