@@ -197,21 +197,18 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
   k_nets = len(graphdefs)
   off_diag = 1.0 - jnp.eye(k_nets)
 
-  def forward_all(params, graph, keys, prompted=True):
-    outs = [
-      nnx.merge(g, p)(
-        graph if keys is None else _view(graph, kv, cfg),
-        key=None if keys is None else kd,
-        prompted=prompted,
+  def forward_all(params, graph, key=None, prompted=True):
+    """Logits ``[K, N, C]`` and hidden states; with ``key``: dropout and random views on."""
+    keys = [None] * k_nets if key is None else list(jax.random.split(key, k_nets))
+    logits, hiddens = [], []
+    for g, p, k in zip(graphdefs, params, keys, strict=True):
+      view, k_drop = (
+        (graph, None) if k is None else (_view(graph, k, cfg), jax.random.fold_in(k, 1))
       )
-      for g, p, kv, kd in zip(
-        graphdefs,
-        params,
-        *(([None] * k_nets, [None] * k_nets) if keys is None else keys),
-        strict=True,
-      )
-    ]
-    return jnp.stack([o[0] for o in outs]), [o[1] for o in outs]
+      z, h = nnx.merge(g, p)(view, key=k_drop, prompted=prompted)
+      logits.append(z)
+      hiddens.append(h)
+    return jnp.stack(logits), hiddens
 
   def evaluate(params, data: NodeData):
     logits, hiddens = forward_all(params, data.graph, None)
@@ -268,9 +265,9 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
       w = jax.nn.one_hot(a, k_nets)[:, :, None] * off_diag[None]  # [N, sender, receiver]
     return w, w * (b * has_nb)[:, None, None]
 
-  def loss_fn(params, data, a, b, keys, kd_on):
+  def loss_fn(params, data, a, b, key, kd_on):
     graph = data.graph
-    logits, hiddens = forward_all(params, graph, keys)
+    logits, hiddens = forward_all(params, graph, key)
     ce = _labelled_losses(logits, data.labels, data.train_mask, pseudo=False)
     ce = ce.sum(-1) / jnp.maximum(data.train_mask.sum(), 1.0)  # [K]
     node_kl = pairwise_node_kl(logits, temperature=cfg.temperature)
@@ -304,10 +301,7 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
   def gnn_step(params, opt_states, agent_params, cache, key, data, kd_on):
     k_act, k_drop = jax.random.split(key)
     s1, s2, a, b = sample_actions(agent_params, cache, data, k_act)
-    keys = jax.random.split(k_drop, (2, k_nets))
-    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      params, data, a, b, (list(keys[0]), list(keys[1])), kd_on
-    )
+    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, data, a, b, k_drop, kd_on)
     new_params, new_states = [], []
     for k in range(k_nets):
       updates, st = tx(k, params[k]).update(grads[k], opt_states[k], params[k])
@@ -350,7 +344,7 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
       total = reinforce_loss(
         agent.node(dec["s1"]), dec["a"], adv, m, entropy_bonus=cfg.entropy_bonus
       )
-      if cfg.structure == "learned":
+      if cfg.structure == "learned" and cfg.direction != "mutual":
         total += reinforce_loss(
           agent.structure(dec["s2"]),
           dec["b"].astype(jnp.int32),
@@ -464,6 +458,8 @@ def train_freekd(
   opt_states = tuple(tx(k, params[k]).init(params[k]) for k in range(k_nets))
   agent_opt = agent_tx.init(agent_params)
   cache, _ = jax.jit(evaluate)(params, data)
+  learn_node = config.direction == "learned"
+  learn_structure = config.structure == "learned" and config.direction != "mutual"
   ema = jnp.zeros(())
   key = jax.random.key(seed + 7_919)
   suffixes = ["", "_original"] if config.prompt is not None else [""]
@@ -483,11 +479,7 @@ def train_freekd(
     params, opt_states, new_cache, dec, metrics = gnn_step(
       params, opt_states, agent_params, cache, k_step, data, kd_on
     )
-    if (
-      epoch >= config.warmup
-      and config.direction == "learned"
-      or (epoch >= config.warmup and config.structure == "learned")
-    ):
+    if epoch >= config.warmup and (learn_node or learn_structure):
       agent_params, agent_opt, ema, stats = agent_step(
         agent_params, agent_opt, dec, cache, new_cache, data, ema
       )
