@@ -66,26 +66,37 @@ cells = [
   ),
   nbformat.v4.new_markdown_cell(
     "## Direction decisions per class, against which network is right\n\n"
-    "For the last recorded epoch: per class, the share of nodes where Phi teaches Psi, beside "
-    "the share of nodes where only Phi (or only Psi) predicts the right label."
+    "At the last recorded epoch, per class: the share of nodes where Phi teaches Psi, over all "
+    "nodes and over the nodes where only Phi (or only Psi) predicts the right label. A policy "
+    "that has learned the right direction sends from Phi where only Phi is right and from Psi "
+    "where only Psi is right."
   ),
   nbformat.v4.new_code_cell(
     "snap = res.decisions[-1]\n"
     "labels = np.asarray(data.labels)\n"
+    'phi_sends = snap["actions"] == 0\n'
+    'only_phi = snap["correct"][0] > snap["correct"][1]\n'
+    'only_psi = snap["correct"][1] > snap["correct"][0]\n'
+    "\n"
+    "\n"
+    "def share(mask):\n"
+    "  return [phi_sends[mask & (labels == c)].mean() if np.any(mask & (labels == c)) else np.nan\n"
+    "          for c in range(data.num_classes)]\n"
+    "\n"
+    "\n"
     "classes = np.arange(data.num_classes)\n"
-    'phi_sends = [np.mean(snap["actions"][labels == c] == 0) for c in classes]\n'
-    'only_phi = [np.mean((snap["correct"][0] > snap["correct"][1])[labels == c]) for c in classes]\n'
-    'only_psi = [np.mean((snap["correct"][1] > snap["correct"][0])[labels == c]) for c in classes]\n'
     "w = 0.27\n"
     "plt.figure(figsize=(8, 3.5))\n"
-    'plt.bar(classes - w, phi_sends, w, label="agent: Phi -> Psi")\n'
-    'plt.bar(classes, only_phi, w, label="only Phi right")\n'
-    'plt.bar(classes + w, only_psi, w, label="only Psi right")\n'
+    'plt.bar(classes - w, share(np.ones_like(phi_sends)), w, label="all nodes")\n'
+    'plt.bar(classes, share(only_phi), w, label="nodes where only Phi is right")\n'
+    'plt.bar(classes + w, share(only_psi), w, label="nodes where only Psi is right")\n'
     'plt.xlabel("class")\n'
-    'plt.ylabel("share of nodes")\n'
+    'plt.ylabel("share sent Phi -> Psi")\n'
+    "plt.ylim(0, 1)\n"
     "plt.title(f\"epoch {snap['epoch']}\")\n"
     "plt.legend()\n"
     "plt.tight_layout()\n"
+    'print("nodes where only Phi / only Psi is right:", only_phi.sum(), only_psi.sum())\n'
     'print("share Phi -> Psi over recorded epochs:",\n'
     '      [round(float(np.mean(d["actions"] == 0)), 3) for d in res.decisions])'
   ),
