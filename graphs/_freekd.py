@@ -186,8 +186,8 @@ def _labelled_losses(logits_KxNxC, labels, train_mask, *, pseudo: bool):
     k = logp.shape[0]
     probs = jnp.exp(logp)
     others = (probs.sum(0, keepdims=True) - probs) / (k - 1)
-    pseudo = -jnp.take_along_axis(logp, others.argmax(-1)[..., None], -1)[..., 0]
-    out = out + pseudo * (1.0 - train_mask)
+    pseudo_ce = -jnp.take_along_axis(logp, others.argmax(-1)[..., None], -1)[..., 0]
+    out = out + pseudo_ce * (1.0 - train_mask)
   return out
 
 
@@ -234,7 +234,7 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
     }
     return cache, metrics
 
-  def states(agent, cache, data):
+  def states(cache, data):
     hid = jnp.stack(cache["hidden"]) if cfg.state_use_embeddings else None
     return node_state(
       cache["probs"], cache["losses"], data.train_mask, data.graph, hidden_KxNxH=hid
@@ -243,7 +243,7 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
   def sample_actions(agent_params, cache, data, key):
     agent = nnx.merge(agent_def, agent_params)
     n = data.labels.shape[0]
-    s1 = states(agent, cache, data)
+    s1 = states(cache, data)
     k1, k2 = jax.random.split(key)
     if cfg.direction == "learned":
       a = jax.random.categorical(k1, agent.node(s1))
@@ -336,14 +336,17 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
   def agent_step(agent_params, agent_opt, dec, pre, post, data, ema):
     r, m = rewards(dec, pre, post, data)
     mean_r = jnp.sum(r * m) / jnp.maximum(m.sum(), 1.0)
+    ema = jnp.where(jnp.isnan(ema), mean_r, ema)  # the EMA starts at the first mean
     base = mean_r if cfg.baseline == "mean" else ema
     adv = r - base
 
     def loss(p):
       agent = nnx.merge(agent_def, p)
-      total = reinforce_loss(
-        agent.node(dec["s1"]), dec["a"], adv, m, entropy_bonus=cfg.entropy_bonus
-      )
+      total = 0.0
+      if cfg.direction == "learned":  # other modes do not sample from the node policy
+        total += reinforce_loss(
+          agent.node(dec["s1"]), dec["a"], adv, m, entropy_bonus=cfg.entropy_bonus
+        )
       if cfg.structure == "learned" and cfg.direction != "mutual":
         total += reinforce_loss(
           agent.structure(dec["s2"]),
@@ -460,7 +463,7 @@ def train_freekd(
   cache, _ = jax.jit(evaluate)(params, data)
   learn_node = config.direction == "learned"
   learn_structure = config.structure == "learned" and config.direction != "mutual"
-  ema = jnp.zeros(())
+  ema = jnp.full((), jnp.nan)
   key = jax.random.key(seed + 7_919)
   suffixes = ["", "_original"] if config.prompt is not None else [""]
   best = {s: [(-1.0, 0.0, 0)] * k_nets for s in suffixes}  # (val, test, epoch)
