@@ -101,3 +101,19 @@ def test_segment_log_softmax_matches_numpy():
     ]
   )
   np.testing.assert_allclose(out, ref, rtol=1e-6)
+
+
+def test_padding_with_jraph_keeps_real_node_outputs(tiny):
+  """Graphs padded with ``jraph.pad_with_graphs`` (static buckets) give the same outputs."""
+  import jraph
+
+  g = tiny.graph
+  n, e = int(g.n_node[0]), int(g.n_edge[0])
+  padded = jraph.pad_with_graphs(g, n_node=n + 10, n_edge=e + 16, n_graph=2)
+  assert padded.nodes.shape[0] == n + 10 and float(padded.edges[e:].sum()) == 0.0
+  for layer in (
+    GCNConv(6, 4, rngs=nnx.Rngs(5)),
+    GATConv(6, 2, heads=2, rngs=nnx.Rngs(5)),
+    SAGEConv(6, 4, rngs=nnx.Rngs(5)),
+  ):
+    np.testing.assert_allclose(layer(padded.nodes, padded)[:n], layer(g.nodes, g), atol=1e-5)
