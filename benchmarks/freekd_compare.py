@@ -40,6 +40,7 @@ METHODS = {  # name -> (number of GNNs, FreeKDConfig overrides); "single" is one
   "mutual": (2, {"direction": "mutual", "structure": "all"}),
   "local_reward": (2, {"reward": "local"}),
   "prompt": (2, {"prompt": "shared"}),
+  "prompt_clip0.01": (2, {"prompt": "shared", "prompt_clip": 0.01}),
   "plusplus": (3, {"feature_mask_rate": 0.1, "edge_drop_rate": 0.1}),
 }
 # Paper numbers (percent) as extracted in the spec (section 9, tag [R]); their split is most
