@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fira_jax._compare",
     "train a small model with adamw, galore and fira on synthetic data; print a table",
   ),
+  "freekd": ("graphs.cli", "train FreeKD, FreeKD-Prompt or FreeKD++ GNNs on Planetoid"),
 }
 
 
