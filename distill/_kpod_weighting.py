@@ -128,7 +128,7 @@ def gumbel_keep_mask(
   g = jax.random.gumbel(key, logits.shape)
   soft = jax.nn.softmax((logits + g) / temperature, axis=-1)[..., 0]
   hard = (soft > 0.5).astype(soft.dtype)
-  return hard + soft - jax.lax.stop_gradient(soft)
+  return hard + (soft - jax.lax.stop_gradient(soft))  # exactly `hard` in the forward pass
 
 
 def token_weighting_loss(
