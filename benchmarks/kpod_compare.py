@@ -3,7 +3,8 @@
 A small LLaMA (``fira_jax.models.Llama``) is trained from scratch on generated multi-step
 arithmetic word problems with each method at the same budget (epochs, batch, optimizer), over
 several seeds, and evaluated by greedy decoding + exact match in distribution and on longer
-chains. Writes ``benchmarks/results/kpod.md`` and a JSONL of per-epoch metrics.
+chains. Writes ``benchmarks/results/kpod.md`` and a JSONL of per-epoch metrics. The same runs
+are available as ``fira-jax kpod-compare``.
 
 Run (from the repository root):
   PYTHONPATH=. python benchmarks/kpod_compare.py --seeds 0 1 2
@@ -12,164 +13,23 @@ Run (from the repository root):
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import os
 import pathlib
-import platform
 import sys
-import time
 
-import numpy as np
-
-# Paper (Feng et al., ICML 2024, Table 1), accuracy %: LLaMA-7B student.
-PAPER = {
-  "KPOD": {"GSM8K": 46.74, "ASDiv": 71.02, "SVAMP": 68.67, "CSQA": 77.89},
-  "next best (MCC-KD)": {"GSM8K": 41.58, "ASDiv": 65.76, "SVAMP": 64.67, "CSQA": 76.41},
-}
-LABELS = {
-  "answer_only": "answer only",
-  "cot": "CoT distillation (uniform token loss)",
-  "weighting": "token weighting only",
-  "progressive": "progressive schedule only",
-  "kpod": "KPOD (weighting + progressive)",
-}
+from distill import _kpod_cli
 
 
-def _machine() -> str:
-  cpu = "unknown CPU"
-  try:
-    for line in open("/proc/cpuinfo", encoding="utf-8"):
-      if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
-  except OSError:
-    pass
-  import flax
-  import jax
-  import optax
-
-  return (
-    f"{os.cpu_count()} CPU cores (`nproc` = {os.cpu_count()}), {cpu}, no GPU; "
-    f"Python {platform.python_version()}, jax {jax.__version__}, flax {flax.__version__}, "
-    f"optax {optax.__version__}"
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  _kpod_cli.add_arguments(parser)
+  parser.set_defaults(
+    out=pathlib.Path("benchmarks/results/kpod.md"),
+    metrics=pathlib.Path("benchmarks/results/kpod_metrics.jsonl"),
   )
-
-
-def _fmt(values: list[float]) -> str:
-  a = 100 * np.asarray(values)
-  return f"{a.mean():.1f} ± {a.std():.1f}"
-
-
-def write_report(path: pathlib.Path, results: list[dict], cfg, args, seconds: float) -> None:
-  methods = [m for m in LABELS if any(r["method"] == m for r in results)]
-  seeds = sorted({r["seed"] for r in results})
-  lines = [
-    "# KPOD end to end on generated multi-step arithmetic problems",
-    "",
-    f"Command: `PYTHONPATH=. python benchmarks/kpod_compare.py {' '.join(sys.argv[1:])}`",
-    "",
-    f"Machine: {_machine()}. The machine was shared with other jobs (load average above the "
-    "core count), so wall-clock times are indicative only.",
-    "",
-    f"Total wall time: {seconds / 60:.1f} min. Seeds: {seeds}.",
-    "",
-    "Setup: student `fira_jax.models.Llama` "
-    f"(d_model={cfg.d_model}, {cfg.num_layers} layers, {cfg.num_heads} heads, "
-    f"ffn {cfg.ffn_dim}) trained from scratch, AdamW lr {cfg.learning_rate}, batch "
-    f"{cfg.batch_size}, {cfg.epochs} epochs over {cfg.num_train} generated problems of "
-    f"{cfg.problems.min_steps}-{cfg.problems.max_steps} steps (filler probability "
-    f"{cfg.problems.filler_prob}, {cfg.problems.num_distractors} distractor sentence); "
-    f"test: {cfg.num_test} problems in distribution, {cfg.num_ood} with "
-    f"{cfg.problems.max_steps + 1}-{cfg.problems.max_steps + cfg.ood_extra_steps} steps "
-    f"(longer chains). Progressive stages T = {cfg.num_stages} (one per epoch, then the "
-    f"whole rationale); token weighting module: {cfg.weighting_steps} steps "
-    f"({cfg.weighting_warmup} predictor warm-up), α = {cfg.alpha}; K = {cfg.num_clusters} "
-    f"clusters, β = {cfg.beta}, Δs = {cfg.delta_steps}. Greedy decoding, exact match of the "
-    "final `#### N`.",
-    "",
-    "## Exact-match accuracy (%), mean ± std over seeds",
-    "",
-    "| method | in distribution | longer chains (OOD) | per seed (ID / OOD) | train s/run |",
-    "|---|---|---|---|---|",
-  ]
-  for m in methods:
-    rs = [r for r in results if r["method"] == m]
-    per = ", ".join(f"{100 * r['accuracy']:.1f}/{100 * r['ood_accuracy']:.1f}" for r in rs)
-    secs = np.mean([r["train_seconds"] for r in rs])
-    lines.append(
-      f"| {LABELS[m]} | {_fmt([r['accuracy'] for r in rs])} | "
-      f"{_fmt([r['ood_accuracy'] for r in rs])} | {per} | {secs:.0f} |"
-    )
-  lines += [
-    "",
-    "## In-distribution accuracy (%) after each epoch "
-    f"(first {cfg.curve_size} test problems, mean over seeds)",
-    "",
-    "| method | " + " | ".join(str(e + 1) for e in range(cfg.epochs)) + " |",
-    "|---|" + "---|" * cfg.epochs,
-  ]
-  for m in methods:
-    curves = np.asarray([r["curve"] for r in results if r["method"] == m])
-    lines.append(f"| {LABELS[m]} | " + " | ".join(f"{100 * c:.0f}" for c in curves.mean(0)) + " |")
-  lines += [
-    "",
-    "## The paper's reported numbers (accuracy %, LLaMA-7B student, GPT-3.5 teacher)",
-    "",
-    "| method | GSM8K | ASDiv | SVAMP | CSQA |",
-    "|---|---|---|---|---|",
-  ]
-  for name, row in PAPER.items():
-    lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in row.values()) + " |")
-  gain = {k: PAPER["KPOD"][k] - PAPER["next best (MCC-KD)"][k] for k in PAPER["KPOD"]}
-  lines += [
-    "| gain | " + " | ".join(f"+{v:.2f}" for v in gain.values()) + " |",
-    "",
-    "The paper distils a pretrained 7B student from GPT-3.5 rationales on real benchmarks; "
-    "here a tiny student learns arithmetic from scratch on synthetic rationales, so only the "
-    "ordering of the methods is comparable, not the accuracies.",
-    "",
-    "Sample generation (KPOD, seed 0, first test problem): `"
-    + next((r["sample"] for r in results if r["method"] == "kpod"), "n/a")
-    + "`",
-    "",
-  ]
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text("\n".join(lines), encoding="utf-8")
-
-
-def main(argv=None) -> int:
-  from distill._kpod_experiment import METHODS, KPODConfig, prepare, train_method
-
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-  p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-  p.add_argument("--num-train", type=int, default=None)
-  p.add_argument("--epochs", type=int, default=None)
-  p.add_argument("--smoke", action="store_true", help="tiny settings (seconds)")
-  p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("benchmarks/results/kpod.md"))
-  p.add_argument(
-    "--metrics", type=pathlib.Path, default=pathlib.Path("benchmarks/results/kpod_metrics.jsonl")
-  )
-  args = p.parse_args(argv)
-  cfg = KPODConfig.smoke() if args.smoke else KPODConfig()
-  overrides = {k: v for k, v in {"num_train": args.num_train, "epochs": args.epochs}.items() if v}
-  cfg = dataclasses.replace(cfg, **overrides)
-  results = []
-  t0 = time.perf_counter()
-  args.metrics.parent.mkdir(parents=True, exist_ok=True)
-  with open(args.metrics, "w", encoding="utf-8") as mf:
-    for seed in args.seeds:
-      prep = prepare(cfg, seed)
-      for method in args.methods:
-        r = train_method(method, prep, cfg, seed, metrics_file=mf)
-        print(
-          f"seed {seed} {method}: ID {r['accuracy']:.3f} OOD {r['ood_accuracy']:.3f}", flush=True
-        )
-        results.append({k: v for k, v in r.items() if k != "losses"})
-        write_report(args.out, results, cfg, args, time.perf_counter() - t0)
-  (args.out.with_suffix(".json")).write_text(json.dumps(results, indent=1), encoding="utf-8")
-  return 0
+  args = parser.parse_args(argv)
+  argv = sys.argv[1:] if argv is None else argv
+  args.command_line = " ".join(["PYTHONPATH=. python benchmarks/kpod_compare.py", *argv])
+  return _kpod_cli.run(args)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "fira_jax._compare",
         "train a small model with adamw, galore and fira on synthetic data; print a table",
     ),
+    "kpod-compare": ("distill._kpod_cli", "KPOD vs CoT distillation and ablations, generated data"),
 }
 
 
