@@ -48,6 +48,8 @@ def test_kd_gradients_finite_and_traced_temperature():
   assert all(np.all(np.isfinite(x)) for x in g)
   jitted = jax.jit(lambda s, t: distill.kd_loss(s, zt, temperature=t))
   np.testing.assert_allclose(jitted(zs, 3.0), distill.kd_loss(zs, zt, temperature=3.0), rtol=1e-5)
+  jitted(zs, 0.5)  # a new temperature value does not recompile
+  assert jitted._cache_size() == 1
 
 
 def test_token_kd_loss_masks_tokens():

@@ -38,6 +38,7 @@ def test_annealing_objective_switches_phase_under_jit():
   np.testing.assert_allclose(f(20), ((ZS - ZT * t / 10) ** 2).mean(-1), rtol=1e-5)
   ce = -_log_softmax64(ZS)[np.arange(4), Y]
   np.testing.assert_allclose(f(60), ce, rtol=1e-5)
+  assert f._cache_size() == 1  # the phase switch is traced, not a recompilation
 
 
 def test_pro_kd_follows_temperature_schedule():
