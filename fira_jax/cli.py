@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train a small model with adamw, galore and fira on synthetic data; print a table",
   ),
   "freekd": ("graphs.cli", "train FreeKD, FreeKD-Prompt or FreeKD++ GNNs on Planetoid"),
+  "kpod-compare": ("distill._kpod_cli", "KPOD vs CoT distillation and ablations, generated data"),
 }
 
 
