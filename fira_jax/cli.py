@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
   ),
   "train": ("fira_jax.train.cli_train", "pre-train a LLaMA model with fira, galore, lora or adamw"),
   "plot": ("fira_jax.train.cli_plot", "draw the loss curves of one or several runs to a PNG"),
+  "freekd": ("graphs.cli", "train FreeKD, FreeKD-Prompt or FreeKD++ GNNs on Planetoid"),
+  "kpod-compare": ("distill._kpod_cli", "KPOD vs CoT distillation and ablations, generated data"),
 }
 
 

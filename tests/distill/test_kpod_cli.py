@@ -1,0 +1,58 @@
+"""The ``fira-jax kpod-compare`` command, run in-process."""
+
+import json
+
+import pytest
+
+from distill import _kpod_cli
+from fira_jax import cli
+
+
+@pytest.fixture
+def only_kpod(monkeypatch):
+  # Only this package's subcommand: the others may live in branches not merged here.
+  monkeypatch.setattr(cli, "SUBCOMMANDS", {"kpod-compare": cli.SUBCOMMANDS["kpod-compare"]})
+
+
+def _fake_train(method, prep, cfg, seed, **kw):
+  # The training itself is tested in test_kpod_experiment; here the command's plumbing.
+  kw["metrics_file"].write(json.dumps({"method": method, "seed": seed, "epoch": 0}) + "\n")
+  acc = {"answer_only": 0.25, "kpod": 0.5}[method] + 0.1 * seed
+  return {
+    "method": method,
+    "seed": seed,
+    "accuracy": acc,
+    "ood_accuracy": acc / 2,
+    "curve": [acc] * cfg.epochs,
+    "losses": [1.0],
+    "generated_fraction": [],
+    "sample": "x #### 1",
+    "train_seconds": 1.0,
+  }
+
+
+def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
+  monkeypatch.setattr(_kpod_cli, "prepare", lambda cfg, seed, progress: None)
+  monkeypatch.setattr(_kpod_cli, "train_method", _fake_train)
+  out = tmp_path / "kpod.md"
+  argv = ["kpod-compare", "--smoke", "--seeds", "0", "1", "--methods", "answer_only", "kpod"]
+  argv += ["--epochs", "2", "--out", str(out), "--quiet"]
+  assert cli.main(argv) == 0
+  text = out.read_text()
+  assert "| answer only | 30.0 ± 5.0 | 15.0 ± 2.5 | 25.0/12.5, 35.0/17.5 |" in text
+  assert "| KPOD (weighting + progressive) | 55.0 ± 5.0 |" in text
+  assert (
+    "46.74" in text
+    and "no GPU" in text
+    and "`fira-jax kpod-compare --seeds 0 1 --methods answer_only kpod --smoke --epochs 2`" in text
+  )
+  results = json.loads(out.with_suffix(".json").read_text())
+  assert [r["method"] for r in results] == ["answer_only", "kpod"] * 2
+  lines = out.with_suffix(".metrics.jsonl").read_text().splitlines()
+  assert json.loads(lines[0])["epoch"] == 0
+  assert "seed 0 answer_only" in capsys.readouterr().out
+
+
+def test_kpod_compare_bad_argument(only_kpod, capsys):
+  assert cli.main(["kpod-compare", "--epochs", "0"]) == 2
+  assert "--epochs must be >= 1" in capsys.readouterr().err

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+
+from fira_jax import cli
+
+
+@pytest.fixture
+def main(monkeypatch):
+  # Only our subcommand: keeps this test independent of the other packages' modules.
+  monkeypatch.setattr(cli, "SUBCOMMANDS", {"freekd": cli.SUBCOMMANDS["freekd"]})
+  return cli.main
+
+
+def test_freekd_cli_writes_json(main, planetoid_dir, tmp_path, capsys):
+  out = tmp_path / "r.json"
+  rc = main(
+    [
+      "freekd",
+      "--dataset",
+      "cora",
+      "--data-dir",
+      str(planetoid_dir),
+      "--backbone",
+      "gcn",
+      "--variant",
+      "freekd",
+      "--num-gnns",
+      "2",
+      "--seeds",
+      "2",
+      "--epochs",
+      "8",
+      "--warmup",
+      "2",
+      "--json",
+      str(out),
+      "--no-progress",
+    ]
+  )
+  assert rc == 0
+  res = json.loads(out.read_text())
+  assert len(res["baseline_test_acc"]) == 2 and len(res["test_acc"]) == 2
+  assert all(len(t) == 2 for t in res["test_acc"])
+  accs = np.array(res["baseline_test_acc"] + sum(res["test_acc"], []))
+  assert np.all((accs >= 0) & (accs <= 1)) and accs.max() > 0.3
+  assert res["config"]["warmup"] == 2 and res["config"]["reward"] == "sender"
+  assert res["summary"]["test_acc_per_gnn"][1]["mean"] == pytest.approx(
+    np.mean([t[1] for t in res["test_acc"]])
+  )
+  assert "freekd on cora (2 seeds)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+  "args, message",
+  [
+    (["--dataset", "pubmed"], "dataset must be one of"),
+    (["--num-gnns", "1"], "--num-gnns must be >= 2"),
+    (["--backbone", "gcn,gat,sage"], "--backbone needs 1 or 2"),
+    (["--direction", "sideways"], "direction must be one of"),
+  ],
+)
+def test_freekd_cli_errors(main, planetoid_dir, capsys, args, message):
+  rc = main(["freekd", "--data-dir", str(planetoid_dir), "--no-progress", *args])
+  assert rc == 2
+  assert message in capsys.readouterr().err
+
+
+def test_freekd_cli_missing_files(main, tmp_path, capsys):
+  assert main(["freekd", "--data-dir", str(tmp_path), "--no-progress"]) == 2
+  assert "Planetoid files for 'cora' not found" in capsys.readouterr().err
