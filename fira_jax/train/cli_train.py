@@ -39,8 +39,14 @@ _HELP = {
   "max_docs": "use at most N documents per split",
   "mesh_data": "size of the 'data' mesh axis (the other devices form 'fsdp')",
   "stop_at_step": "stop (after a checkpoint) at this step, like a pre-empted job",
+  "projector": "GaLore/Fira projector: svd (exact, official) or rsvd (randomized, faster)",
 }
-_CHOICES = {"model": list(CONFIGS), "optimizer": list(OPTIMIZERS), "dtype": ["float32", "bfloat16"]}
+_CHOICES = {
+  "model": list(CONFIGS),
+  "optimizer": list(OPTIMIZERS),
+  "dtype": ["float32", "bfloat16"],
+  "projector": ["svd", "rsvd"],
+}
 _INT_OR_NONE = ("rank", "warmup_steps", "max_docs", "stop_at_step")
 _FLOAT_OR_NONE = ("lr",)
 

@@ -39,6 +39,7 @@ class TrainConfig:
     data, tokenizer, vocab_size, val_fraction, max_docs: see :func:`fira_jax.data.prepare_data`.
     mesh_data: size of the ``data`` mesh axis; the rest of the devices form ``fsdp``.
     fira_options: extra keyword arguments for ``fira_jax.fira`` (ablations).
+    projector: GaLore/Fira projector, ``svd`` (exact, official) or ``rsvd`` (randomized).
     stop_at_step: stop (after checkpointing) at this step, as a pre-empted job would.
     progress: show the tqdm bar.
   """
@@ -72,10 +73,13 @@ class TrainConfig:
   max_docs: int | None = None
   mesh_data: int = 1
   fira_options: dict = dataclasses.field(default_factory=dict)
+  projector: str = "svd"
   stop_at_step: int | None = None
   progress: bool = True
 
   def __post_init__(self):
+    if self.projector not in ("svd", "rsvd"):
+      raise ValueError(f"--projector must be svd or rsvd, got {self.projector!r}")
     if self.model not in CONFIGS:
       raise ValueError(f"--model must be one of {', '.join(CONFIGS)}, got {self.model!r}")
     if self.optimizer not in OPTIMIZERS:

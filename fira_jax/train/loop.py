@@ -116,6 +116,7 @@ def _run(config: TrainConfig, ckpt: Checkpointer) -> dict:
     weight_decay=config.weight_decay,
     clip=config.clip,
     fira_options=config.fira_options,
+    projector=config.projector,
   )
   o_sh = tree_shardings(jax.eval_shape(tx.init, params), mesh)
   opt_state = jax.jit(tx.init, out_shardings=o_sh)(params)

@@ -19,6 +19,7 @@ from optax.contrib import GaLoreDimensionNumbers
 # Imported from the implementation module (not ``fira_jax``) so that the package root may
 # re-export this module without an import cycle.
 from fira_jax._src.alias import fira, galore
+from fira_jax._src.projectors import randomized_svd_projector
 
 OPTIMIZERS = ("adamw", "galore", "fira", "lora")
 
@@ -77,6 +78,7 @@ def make_optimizer(
   b2: float = 0.999,
   eps: float = 1e-6,
   fira_options: Mapping | None = None,
+  projector: str = "svd",
 ) -> optax.GradientTransformation:
   """Builds the optimizer of a run.
 
@@ -90,6 +92,8 @@ def make_optimizer(
     weight_decay: decoupled weight decay λ.
     clip: clip the global gradient norm to this value first (0 disables).
     b1, b2, eps: Adam constants.
+    projector: ``svd`` (exact truncated SVD, the official projector) or ``rsvd``
+      (:func:`fira_jax.randomized_svd_projector`).
     fira_options: extra keyword arguments for ``fira_jax.fira``, e.g. the ablations
       ``{"gamma": None}`` (no growth limiter) and ``{"norm_scaling": "none"}`` (no scaling).
 
@@ -103,8 +107,11 @@ def make_optimizer(
       raise ValueError(f"--rank must be a positive int, got {rank!r}")
     if not isinstance(update_proj_gap, int) or update_proj_gap <= 0:
       raise ValueError(f"--update-proj-gap must be a positive int, got {update_proj_gap!r}")
+    if projector not in ("svd", "rsvd"):
+      raise ValueError(f"--projector must be svd or rsvd, got {projector!r}")
     common = dict(
       update_proj_gap=update_proj_gap,
+      projector_fn=randomized_svd_projector() if projector == "rsvd" else None,
       b1=b1,
       b2=b2,
       eps=eps,

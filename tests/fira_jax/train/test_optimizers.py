@@ -86,6 +86,7 @@ def test_clip_is_applied(params):
     (dict(name="sgd"), "--optimizer must be one of adamw, galore, fira, lora"),
     (dict(name="galore", rank=0), "--rank must be a positive int"),
     (dict(name="galore", update_proj_gap=0), "--update-proj-gap must be a positive int"),
+    (dict(name="fira", projector="qr"), "--projector must be svd or rsvd"),
   ],
 )
 def test_factory_errors(params, kwargs, match):
@@ -129,3 +130,25 @@ def test_limiter_metrics_match_numpy():
   np.testing.assert_allclose(m["limited_frac"], 0.5)
   np.testing.assert_allclose(m["growth_max"], 1.01, rtol=1e-6)
   assert limiter_metrics((), (), gamma=1.01) == {}
+
+
+def test_randomized_projector_is_used_when_asked(params):
+  g = jax.tree.map(
+    lambda p: jnp.sin(jnp.arange(p.size, dtype=jnp.float32)).reshape(p.shape), params
+  )
+  kw = dict(learning_rate=1e-2, params=params, rank=4)
+  exact = make_optimizer("fira", **kw)
+  rsvd = make_optimizer("fira", projector="rsvd", **kw)
+  direct = fira_jax.fira(
+    1e-2,
+    4,
+    alpha=0.25,
+    weight_dimension_numbers=projected_dimension_numbers(params),
+    projector_fn=fira_jax.randomized_svd_projector(),
+  )
+  ours, _ = rsvd.update(g, rsvd.init(params), params)
+  want, _ = direct.update(g, direct.init(params), params)
+  chex.assert_trees_all_close(ours, want, rtol=1e-6)
+  exact_u, _ = exact.update(g, exact.init(params), params)
+  name = next(n for n in params if n.endswith("q_proj/kernel"))
+  assert not np.allclose(exact_u[name], ours[name])
