@@ -5,8 +5,10 @@ Usage:
       --torch-python .torch-venv/bin/python --out benchmarks/results/optimizer.md
   python benchmarks/optimizer_step.py --setup-torch .torch-venv   # builds the torch venv
 
-Steady state (after compilation) is a step that does not refresh the projectors; the JAX
-optimizers are timed round-robin (A/B interleaved) and reported as median and IQR. The
+A step is what a training loop runs: ``update`` then ``apply_updates`` with the state and the
+parameters donated (updated in place, as ``torch.optim.Optimizer.step`` does). Steady state
+(after compilation) is a step that does not refresh the projectors; the JAX optimizers are
+timed round-robin (A/B interleaved) and reported as median and IQR. The
 projector refresh is timed separately as a step with ``update_proj_gap=1`` (an SVD of every
 projected matrix at every step); the amortized cost at gap 200 is
 ``steady + (refresh_step - steady) / 200``.
@@ -15,6 +17,7 @@ projected matrix at every step); the amortized cost at gap 200 is
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -74,9 +77,13 @@ def _materialize(shapes, seed=0):
 
 
 def _stepper(tx):
-  @jax.jit
+  """One training-loop optimizer step: update and apply, state and params donated (in place,
+  as ``torch.optim.Optimizer.step`` works)."""
+
+  @functools.partial(jax.jit, donate_argnums=(1, 2))
   def step(grads, state, params):
-    return tx.update(grads, state, params)
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
 
   return step
 
@@ -103,23 +110,33 @@ def bench_jax(model: str, repeats: int, gap: int = 200):
   for name, tx in steady_txs.items():
     _log(f"{model}: compiling {name}")
     step = _stepper(tx)
-    state = tx.init(params)
-    _, state = step(grads, state, params)  # step 0 refreshes; the state now sits at count 1
+    p = jax.tree.map(jnp.copy, params)
+    p, state = step(grads, tx.init(p), p)  # step 0 refreshes; the state now sits at count 1
     jax.block_until_ready(state)
-    runners[name] = (step, state)
+    runners[name] = [step, p, state]
   times = {name: [] for name in runners}
   for _ in range(repeats):  # round-robin: every optimizer sees the same machine conditions
-    for name, (step, state) in runners.items():
-      times[name].append(_time(step, grads, state, params))
+    for name, runner in runners.items():
+      step, p, state = runner
+      start = time.perf_counter()
+      p, state = jax.block_until_ready(step(grads, state, p))
+      times[name].append(time.perf_counter() - start)
+      runner[1:] = [p, state]
+  del runners
   refresh = {}
   for name, tx in refresh_txs.items():
     if name == "optax_adamw":
       continue
     _log(f"{model}: refresh steps of {name}")
     step = _stepper(tx)
-    state = tx.init(params)
-    jax.block_until_ready(step(grads, state, params))
-    refresh[name] = [_time(step, grads, state, params) for _ in range(max(3, repeats // 5))]
+    p = jax.tree.map(jnp.copy, params)
+    p, state = jax.block_until_ready(step(grads, tx.init(p), p))
+    refresh[name] = []
+    for _ in range(max(3, repeats // 5)):
+      start = time.perf_counter()
+      p, state = jax.block_until_ready(step(grads, state, p))
+      refresh[name].append(time.perf_counter() - start)
+    del p, state
   bytes_ = {name: fira_jax.optimizer_state_bytes(tx, shapes) for name, tx in steady_txs.items()}
   leaves = [
     (list(s.shape), bool(d is not None))
@@ -129,7 +146,6 @@ def bench_jax(model: str, repeats: int, gap: int = 200):
       strict=True,
     )
   ]
-  del runners
   return times, refresh, bytes_, leaves, rank
 
 
@@ -231,7 +247,8 @@ def main() -> None:
     if args.torch_python:
       _log(f"{model}: official torch optimizers")
       torch_res = bench_torch(args.torch_python, leaves, rank, args.repeats, threads)
-      lines[0] += f" torch {torch_res['torch']} ({torch_res['threads']} threads)."
+      if "torch" not in lines[0]:
+        lines[0] += f" torch {torch_res['torch']} ({torch_res['threads']} threads)."
     base = statistics.median(times["optax_adamw"])
     lines += [
       f"### {model} (rank {rank}, gap 200, float32)",
@@ -254,7 +271,7 @@ def main() -> None:
         ratio_amort = f"{amort / base:.2f}"
       else:
         refresh_txt, amort_txt, ratio_amort = "—", f"{1e3 * med:.1f} ms", f"{med / base:.2f}"
-      kind = "fira" if "fira" in name else ("galore" if "galore" in name else "adamw")
+      kind = "galore" if "galore" in name else ("fira" if "fira" in name else "adamw")
       b = bytes_.get(name)
       if b is None and torch_res and name in torch_res["results"]:
         b = torch_res["results"][name]["state_bytes"]

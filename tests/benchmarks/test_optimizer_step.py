@@ -1,0 +1,40 @@
+"""The optimizer benchmark runs on a tiny tree and its byte accounting is exact."""
+
+import importlib.util
+import pathlib
+
+import jax
+
+from fira_jax._src import llama_shapes
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "optimizer_step.py"
+
+
+def test_benchmark_runs_on_a_tiny_tree(monkeypatch):
+  spec = importlib.util.spec_from_file_location("optimizer_step", SCRIPT)
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  monkeypatch.setitem(llama_shapes.PAPER_LLAMA, "tiny", (16, 40, 2, 2))
+  monkeypatch.setitem(bench.PAPER_RANK, "tiny", 4)
+  tiny = lambda name, dtype=jax.numpy.float32: llama_shapes.llama_param_shapes(  # noqa: E731
+    name, vocab_size=64, dtype=dtype
+  )
+  monkeypatch.setattr(bench, "llama_param_shapes", tiny)
+  times, refresh, bytes_, leaves, rank = bench.bench_jax("tiny", repeats=2, gap=200)
+  assert (
+    set(times)
+    == set(bytes_)
+    == {
+      "optax_adamw",
+      "optax_contrib_galore",
+      "fira_jax_galore",
+      "fira_jax_fira",
+      "fira_jax_fira_rsvd",
+    }
+  )
+  assert all(len(t) == 2 and min(t) > 0 for t in times.values())
+  assert set(refresh) == set(times) - {"optax_adamw"}
+  # Ours equal the spec's analytic formula, byte for byte.
+  assert bytes_["optax_adamw"] == bench.analytic_bytes(leaves, rank, "adamw")
+  assert bytes_["fira_jax_galore"] == bench.analytic_bytes(leaves, rank, "galore")
+  assert bytes_["fira_jax_fira"] == bench.analytic_bytes(leaves, rank, "fira")
