@@ -86,10 +86,7 @@ def _fused_update(infos, updates, low_rank, inner, projectors, res_state, spec, 
     return info.view.from_matrix(_orient(info.side, out).astype(g.dtype)), norm
 
   if last_norms is None:
-    last_norms = jax.tree.map(
-      lambda _: None, infos, is_leaf=lambda x: x is None or isinstance(x, _Leaf)
-    )
-  is_info = lambda x: x is None or isinstance(x, _Leaf)  # noqa: E731
+    last_norms = jax.tree.map(lambda _: None, infos, is_leaf=is_info)
   pairs = jax.tree.map(
     leaf, infos, updates, low_rank, inner, projectors, last_norms, is_leaf=is_info
   )
@@ -107,6 +104,11 @@ class _Leaf(NamedTuple):
   view: dn.MatrixView
   side: str
   rank: int
+
+
+def is_info(x) -> bool:
+  """Leaf predicate of the per-leaf info trees: ``None`` (not projected) or a ``_Leaf``."""
+  return x is None or isinstance(x, _Leaf)
 
 
 def scale_by_low_rank_projection(
@@ -209,9 +211,6 @@ def scale_by_low_rank_projection(
 
     return jax.tree.map_with_path(info, dims, params, is_leaf=dn.is_dim_nums_leaf)
 
-  def is_info(x):
-    return x is None or isinstance(x, _Leaf)
-
   def init_fn(params):
     infos = leaves_info(params)
 
@@ -273,7 +272,6 @@ def scale_by_low_rank_projection(
       return g2 @ basis if info.side == "right" else basis.T @ g2
 
     projectors = jax.tree.map(refresh_basis, infos, updates, state.projector, is_leaf=is_info)
-    mats = jax.tree.map(as_matrix, infos, updates, is_leaf=is_info)
     low_rank = jax.tree.map(project, infos, updates, projectors, is_leaf=is_info)
     inner, base_state = base_optimizer.update(low_rank, state.base_optimizer_state, None)
 
@@ -294,18 +292,16 @@ def scale_by_low_rank_projection(
     res_state = state.residual_state
     residuals = None
     if residual is not None:
-
-      def orient(info, x):  # rank axis last
-        return None if info is None else (x if info.side == "right" else x.T)
+      mats = jax.tree.map(as_matrix, infos, updates, is_leaf=is_info)
 
       def make_residual(info, g2, r, basis):
         if info is None:
           return optax.MaskedNode()
         res = g2 - (sub * back(info, r, basis)).astype(g2.dtype)
-        return orient(info, res)
+        return _orient(info.side, res)
 
       res_in = jax.tree.map(make_residual, infos, mats, low_rank, projectors, is_leaf=is_info)
-      mask_leaves = lambda info, x: optax.MaskedNode() if info is None else orient(info, x)  # noqa: E731
+      mask_leaves = lambda info, x: optax.MaskedNode() if info is None else _orient(info.side, x)  # noqa: E731
       residuals, res_state = residual.update(
         res_in,
         state.residual_state,
