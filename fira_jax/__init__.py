@@ -17,7 +17,12 @@ from fira_jax._src.adam import (
 from fira_jax._src.alias import fira, galore
 from fira_jax._src.memory import optimizer_state_bytes
 from fira_jax._src.projection import LowRankProjectionState, scale_by_low_rank_projection
-from fira_jax._src.projectors import ProjectorFn, randomized_svd_projector, svd_projector
+from fira_jax._src.projectors import (
+  ProjectorFn,
+  eigh_projector,
+  randomized_svd_projector,
+  svd_projector,
+)
 from fira_jax._src.residual import (
   LimitNormGrowthState,
   fira_residual,
@@ -36,6 +41,7 @@ __all__ = [
   "ScaleByAdamMomentsState",
   "ScaleByBiasCorrectionState",
   "add_decayed_weights_after_update",
+  "eigh_projector",
   "fira",
   "fira_residual",
   "galore",

@@ -89,7 +89,7 @@ def fira(
     residual_form: ``"official"`` (:math:`G - \alpha\,\mathrm{back}(R)`) or ``"paper"``
       (:math:`(I - PP^\top) G`).
     projector_fn: ``(grad_2d, rank, step) -> (u_r, v_r)``; default :func:`svd_projector`,
-      also :func:`randomized_svd_projector` or a user function.
+      also :func:`eigh_projector`, :func:`randomized_svd_projector` or a user function.
     weight_dimension_numbers: which leaves are projected and how they are seen as matrices
       (as in ``optax.contrib.galore``; default: every 2-D leaf).
     mu_dtype: dtype of the first moment.

@@ -8,7 +8,7 @@ import json
 
 from fira_jax.models.configs import CONFIGS
 from fira_jax.train.config import TrainConfig
-from fira_jax.train.optimizers import OPTIMIZERS
+from fira_jax.train.optimizers import OPTIMIZERS, PROJECTORS
 
 _HELP = {
   "out": "run folder: tokenizer, checkpoints, metrics.jsonl, summary.json",
@@ -39,13 +39,14 @@ _HELP = {
   "max_docs": "use at most N documents per split",
   "mesh_data": "size of the 'data' mesh axis (the other devices form 'fsdp')",
   "stop_at_step": "stop (after a checkpoint) at this step, like a pre-empted job",
-  "projector": "GaLore/Fira projector: svd (exact, official) or rsvd (randomized, faster)",
+  "projector": "GaLore/Fira projector: svd (exact, official), eigh (exact subspaces, faster) "
+  "or rsvd (randomized, fastest)",
 }
 _CHOICES = {
   "model": list(CONFIGS),
   "optimizer": list(OPTIMIZERS),
   "dtype": ["float32", "bfloat16"],
-  "projector": ["svd", "rsvd"],
+  "projector": list(PROJECTORS),
 }
 _INT_OR_NONE = ("rank", "warmup_steps", "max_docs", "stop_at_step")
 _FLOAT_OR_NONE = ("lr",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from fira_jax.models.configs import CONFIGS, PAPER_RANKS
-from fira_jax.train.optimizers import OPTIMIZERS
+from fira_jax.train.optimizers import OPTIMIZERS, PROJECTORS
 
 
 @dataclasses.dataclass
@@ -39,7 +39,8 @@ class TrainConfig:
     data, tokenizer, vocab_size, val_fraction, max_docs: see :func:`fira_jax.data.prepare_data`.
     mesh_data: size of the ``data`` mesh axis; the rest of the devices form ``fsdp``.
     fira_options: extra keyword arguments for ``fira_jax.fira`` (ablations).
-    projector: GaLore/Fira projector, ``svd`` (exact, official) or ``rsvd`` (randomized).
+    projector: GaLore/Fira projector, ``svd`` (exact SVD, official), ``eigh`` (exact subspaces
+      from the smaller Gram matrix, faster) or ``rsvd`` (randomized).
     stop_at_step: stop (after checkpointing) at this step, as a pre-empted job would.
     progress: show the tqdm bar.
   """
@@ -78,8 +79,10 @@ class TrainConfig:
   progress: bool = True
 
   def __post_init__(self):
-    if self.projector not in ("svd", "rsvd"):
-      raise ValueError(f"--projector must be svd or rsvd, got {self.projector!r}")
+    if self.projector not in PROJECTORS:
+      raise ValueError(
+        f"--projector must be one of {', '.join(PROJECTORS)}, got {self.projector!r}"
+      )
     if self.model not in CONFIGS:
       raise ValueError(f"--model must be one of {', '.join(CONFIGS)}, got {self.model!r}")
     if self.optimizer not in OPTIMIZERS:

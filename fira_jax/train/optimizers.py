@@ -19,9 +19,15 @@ from optax.contrib import GaLoreDimensionNumbers
 # Imported from the implementation module (not ``fira_jax``) so that the package root may
 # re-export this module without an import cycle.
 from fira_jax._src.alias import fira, galore
-from fira_jax._src.projectors import randomized_svd_projector
+from fira_jax._src.projectors import eigh_projector, randomized_svd_projector, svd_projector
 
 OPTIMIZERS = ("adamw", "galore", "fira", "lora")
+# --projector choices: name -> factory of the projector function.
+PROJECTORS = {
+  "svd": lambda: svd_projector,
+  "eigh": lambda: eigh_projector,
+  "rsvd": randomized_svd_projector,
+}
 
 # Flat parameter names of the projected kernels, e.g. "layers/3/attn/q_proj/kernel".
 _PROJECTED = re.compile(r"(^|/)(attn|mlp)/\w+_proj/kernel$")
@@ -92,7 +98,8 @@ def make_optimizer(
     weight_decay: decoupled weight decay λ.
     clip: clip the global gradient norm to this value first (0 disables).
     b1, b2, eps: Adam constants.
-    projector: ``svd`` (exact truncated SVD, the official projector) or ``rsvd``
+    projector: ``svd`` (exact truncated SVD, the official projector), ``eigh``
+      (:func:`fira_jax.eigh_projector`: the same subspaces, faster) or ``rsvd``
       (:func:`fira_jax.randomized_svd_projector`).
     fira_options: extra keyword arguments for ``fira_jax.fira``, e.g. the ablations
       ``{"gamma": None}`` (no growth limiter) and ``{"norm_scaling": "none"}`` (no scaling).
@@ -107,11 +114,11 @@ def make_optimizer(
       raise ValueError(f"--rank must be a positive int, got {rank!r}")
     if not isinstance(update_proj_gap, int) or update_proj_gap <= 0:
       raise ValueError(f"--update-proj-gap must be a positive int, got {update_proj_gap!r}")
-    if projector not in ("svd", "rsvd"):
-      raise ValueError(f"--projector must be svd or rsvd, got {projector!r}")
+    if projector not in PROJECTORS:
+      raise ValueError(f"--projector must be one of {', '.join(PROJECTORS)}, got {projector!r}")
     common = dict(
       update_proj_gap=update_proj_gap,
-      projector_fn=randomized_svd_projector() if projector == "rsvd" else None,
+      projector_fn=PROJECTORS[projector](),
       b1=b1,
       b2=b2,
       eps=eps,

@@ -29,6 +29,7 @@ def test_benchmark_runs_on_a_tiny_tree(monkeypatch):
       "optax_contrib_galore",
       "fira_jax_galore",
       "fira_jax_fira",
+      "fira_jax_fira_eigh",
       "fira_jax_fira_rsvd",
     }
   )
@@ -38,3 +39,19 @@ def test_benchmark_runs_on_a_tiny_tree(monkeypatch):
   assert bytes_["optax_adamw"] == bench.analytic_bytes(leaves, rank, "adamw")
   assert bytes_["fira_jax_galore"] == bench.analytic_bytes(leaves, rank, "galore")
   assert bytes_["fira_jax_fira"] == bench.analytic_bytes(leaves, rank, "fira")
+
+
+def test_projector_benchmark_on_a_small_matrix():
+  spec = importlib.util.spec_from_file_location("optimizer_step", SCRIPT)
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  rows = bench.bench_svd(m=48, n=96, ranks=(4, 16), repeats=2)
+  assert set(rows) == {4, 16}
+  for res in rows.values():
+    assert list(res) == list(bench.PROJECTORS)
+    energies = [e for _, e in res.values()]
+    exact = energies[0]
+    # No rank-r basis captures more than the exact SVD's; the exact ones capture as much.
+    assert all(e <= exact * (1 + 1e-5) for e in energies)
+    assert energies[1] >= exact * (1 - 1e-5)
+    assert all(len(ts) == 2 and min(ts) > 0 for ts, _ in res.values())

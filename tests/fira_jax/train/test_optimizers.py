@@ -86,7 +86,7 @@ def test_clip_is_applied(params):
     (dict(name="sgd"), "--optimizer must be one of adamw, galore, fira, lora"),
     (dict(name="galore", rank=0), "--rank must be a positive int"),
     (dict(name="galore", update_proj_gap=0), "--update-proj-gap must be a positive int"),
-    (dict(name="fira", projector="qr"), "--projector must be svd or rsvd"),
+    (dict(name="fira", projector="qr"), "--projector must be one of svd, eigh, rsvd"),
   ],
 )
 def test_factory_errors(params, kwargs, match):
