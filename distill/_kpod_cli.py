@@ -80,7 +80,9 @@ def write_report(
     f"{cfg.problems.max_steps + 1}-{cfg.problems.max_steps + cfg.ood_extra_steps} steps "
     f"(longer chains). Progressive stages T = {cfg.num_stages} (one per epoch, then the "
     f"whole rationale); token weighting module: {cfg.weighting_steps} steps "
-    f"({cfg.weighting_warmup} predictor warm-up), α = {cfg.alpha}; K = {cfg.num_clusters} "
+    f"({cfg.weighting_warmup} predictor warm-up) on {max(cfg.weighting_pool, cfg.num_train)} "
+    f"problems (answer predictor {'frozen' if cfg.freeze_predictor else 'trained on'} after "
+    f"the warm-up), α = {cfg.alpha}; K = {cfg.num_clusters} "
     f"clusters, β = {cfg.beta}, Δs = {cfg.delta_steps}. Greedy decoding, exact match of the "
     "final `#### N`.",
     "",
@@ -108,6 +110,21 @@ def write_report(
   for m in methods:
     curves = np.asarray([r["curve"] for r in results if r["method"] == m])
     lines.append(f"| {LABELS[m]} | " + " | ".join(f"{100 * c:.0f}" for c in curves.mean(0)) + " |")
+  stats = {r["seed"]: r["weight_stats"] for r in results if r.get("weight_stats")}
+  if stats:
+    lines += [
+      "",
+      "## Learned token weights (keep probability on the training rationales, mean ± std)",
+      "",
+      "| seed | digits | operators (`+ - * =`) | other tokens |",
+      "|---|---|---|---|",
+    ]
+    for seed, st in sorted(stats.items()):
+      cells = [
+        f"{st[k][0]:.3f} ± {st[k][1]:.3f} ({st[k][2]:,})" if k in st else "–"
+        for k in ("digit", "operator", "other")
+      ]
+      lines.append(f"| {seed} | " + " | ".join(cells) + " |")
   lines += [
     "",
     "## The paper's reported numbers (accuracy %, LLaMA-7B student, GPT-3.5 teacher)",
@@ -138,8 +155,8 @@ def _command(args: argparse.Namespace) -> str:
   """The command line that reproduces ``args`` (output paths left out)."""
   parts = ["fira-jax kpod-compare", "--seeds", *map(str, args.seeds), "--methods", *args.methods]
   parts += ["--smoke"] if args.smoke else []
-  for name in ("num_train", "epochs"):
-    if getattr(args, name):
+  for name in ("num_train", "epochs", "alpha"):
+    if getattr(args, name, None) is not None:
       parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
   return " ".join(parts)
 
@@ -150,6 +167,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
   parser.add_argument("--num-train", type=int, default=None, help="generated training problems")
   parser.add_argument("--epochs", type=int, default=None)
+  parser.add_argument(
+    "--alpha", type=float, default=None, help="weight α of the mask-ratio loss (default 0.5)"
+  )
   parser.add_argument("--smoke", action="store_true", help="tiny settings (seconds)")
   parser.add_argument(
     "--out", type=pathlib.Path, default=pathlib.Path("kpod.md"), help="Markdown report"
@@ -169,8 +189,11 @@ def run(args: argparse.Namespace) -> int:
     value = getattr(args, name)
     if value is not None and value < 1:
       raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+  if args.alpha is not None and not args.alpha >= 0:
+    raise ValueError(f"--alpha must be >= 0, got {args.alpha}")
   cfg = KPODConfig.smoke() if args.smoke else KPODConfig()
-  overrides = {k: getattr(args, k) for k in ("num_train", "epochs") if getattr(args, k)}
+  names = ("num_train", "epochs", "alpha")
+  overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
   cfg = dataclasses.replace(cfg, **overrides)
   command = getattr(args, "command_line", None) or _command(args)
   metrics = args.metrics or args.out.with_suffix(".metrics.jsonl")
@@ -186,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
           f"longer chains {r['ood_accuracy']:.3f}",
           flush=True,
         )
+        r["weight_stats"] = prep.weight_stats
         results.append({k: v for k, v in r.items() if k != "losses"})
         write_report(args.out, results, cfg, command, time.perf_counter() - t0)
   args.out.with_suffix(".json").write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -36,7 +36,7 @@ from distill._kpod_weighting import TokenWeighting, WeightingBatch, token_weight
 from distill._math_data import MathProblem
 from distill._nnx_train import NNXTrainer
 from distill._problems import ProblemConfig, generate_problems
-from distill._tokenizer import WordTokenizer
+from distill._tokenizer import WordTokenizer, split_words
 
 METHODS = ("answer_only", "cot", "weighting", "progressive", "kpod")
 
@@ -61,9 +61,16 @@ class KPODConfig:
   ffn_dim: int = 172
   num_heads: int = 4
   num_layers: int = 2
-  weighting_steps: int = 250
-  weighting_warmup: int = 100
+  weighting_steps: int = 1000
+  weighting_warmup: int = 400
   weighting_lr: float = 1e-3
+  # Problems the token weighting module trains on: the training set, then fresh problems from
+  # the same generator up to this many (0: the training set only). With 1,000 problems its
+  # answer predictor memorises the answers from the questions and needs no rationale token.
+  weighting_pool: int = 20000
+  # After the warm-up the answer predictor is frozen and only the masks learn (see
+  # `token_weighting_loss`); trained along, it adapts to ever sparser masks.
+  freeze_predictor: bool = True
   num_prefixes: int = 2
   alpha: float = 0.5
   num_clusters: int = 5
@@ -85,6 +92,7 @@ class KPODConfig:
       num_heads=2,
       weighting_steps=30,
       weighting_warmup=15,
+      weighting_pool=0,
       curve_size=8,
     )
 
@@ -134,6 +142,7 @@ class Prepared:
   graphdef: Any
   token_weights: list[np.ndarray]
   weighting_losses: list[float]
+  weight_stats: dict[str, tuple[float, float, int]]
   kpod_schedule: KPODSchedule
   uniform_schedule: KPODSchedule
 
@@ -179,10 +188,18 @@ def prepare(
   student = student_fn(tok.vocab_size, max_len, cfg, seed)
   graphdef, init_state = nnx.split(student)
 
-  # 1. Token weighting module on the training rationales (embedding: the initial student's).
-  max_q = max(len(tok.encode(p.question)) for p in train)
-  max_r = max(sum(len(tok.encode(s)) for s in p.steps) for p in train)
-  wbatch = encode_weighting(tok, train, max_question=max_q, max_rationale=max_r)
+  # 1. Token weighting module on the training rationales (embedding: the initial student's),
+  # plus fresh problems up to `weighting_pool`; weights are then read on the training set.
+  extra = max(cfg.weighting_pool - len(train), 0)
+  pool = train + [
+    p
+    for p in generate_problems(extra, cfg.problems, seed=1_000_003 + seed)
+    if all(w in tok.stoi for w in split_words(p.question + " " + " ".join(p.steps)))
+  ]
+  max_q = max(len(tok.encode(p.question)) for p in pool)
+  max_r = max(sum(len(tok.encode(s)) for s in p.steps) for p in pool)
+  wpool = encode_weighting(tok, pool, max_question=max_q, max_rationale=max_r)
+  wbatch = WeightingBatch(*(x[: len(train)] for x in wpool))
   weigher = TokenWeighting(
     embedding_table(student),
     predictor=AnswerPredictor(
@@ -194,7 +211,13 @@ def prepare(
   def wloss(m, b, k):
     batch, warm = b
     return token_weighting_loss(
-      m, batch, k, alpha=cfg.alpha, num_prefixes=cfg.num_prefixes, predictor_warmup=warm
+      m,
+      batch,
+      k,
+      alpha=cfg.alpha,
+      num_prefixes=cfg.num_prefixes,
+      predictor_warmup=warm,
+      freeze_predictor=jnp.logical_not(warm) if cfg.freeze_predictor else False,
     )
 
   trainer = NNXTrainer(weigher, optax.adam(cfg.weighting_lr), wloss)
@@ -202,9 +225,13 @@ def prepare(
   key = jax.random.key(seed)
   losses = []
   for s in tqdm(range(cfg.weighting_steps), desc="token weighting", disable=not progress):
-    idx = rng.choice(len(train), size=min(cfg.batch_size, len(train)), replace=False)
+    if cfg.freeze_predictor and s == cfg.weighting_warmup:
+      # A fresh Adam state: the frozen predictor's zero gradients then give exactly zero
+      # updates (carried-over moments would keep moving it).
+      trainer = NNXTrainer(trainer.model, optax.adam(cfg.weighting_lr), wloss)
+    idx = rng.choice(len(pool), size=min(cfg.batch_size, len(pool)), replace=False)
     key, sub = jax.random.split(key)
-    batch = WeightingBatch(*(x[idx] for x in wbatch))
+    batch = WeightingBatch(*(x[idx] for x in wpool))
     loss, _ = trainer.step((batch, s < cfg.weighting_warmup), sub)
     losses.append(float(loss))
   weigher = trainer.model
@@ -219,6 +246,7 @@ def prepare(
     ]
   )
   weights = rationale_token_weights(w_pad, wbatch)
+  stats = weight_stats_by_kind(tok, train, weights)
 
   # 2. Step difficulties under the student before distillation; clusters of the questions.
   n_steps = np.asarray([len(p.steps) for p in train])
@@ -239,9 +267,23 @@ def prepare(
     graphdef,
     weights,
     losses,
+    stats,
     KPODSchedule(d_kpod, clusters, **kw),
     KPODSchedule(d_unif, clusters, **kw),
   )
+
+
+def weight_stats_by_kind(
+  tok: WordTokenizer, problems: list[MathProblem], weights: list[np.ndarray]
+) -> dict[str, tuple[float, float, int]]:
+  """Mean, std and count of the token weights of rationale digits, operators and the rest."""
+  kinds: dict[str, list[float]] = {"digit": [], "operator": [], "other": []}
+  for p, w in zip(problems, weights, strict=True):
+    words = [tok.itos[i] for s in p.steps for i in tok.encode(s)]
+    for word, x in zip(words, w, strict=True):
+      kind = "digit" if word.isdigit() else "operator" if word in ("+", "-", "*", "=") else "other"
+      kinds[kind].append(float(x))
+  return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in kinds.items() if v}
 
 
 def train_method(

@@ -140,6 +140,7 @@ def token_weighting_loss(
   gumbel_temperature: ArrayLike = 1.0,
   num_prefixes: int = 4,
   predictor_warmup: ArrayLike = False,
+  freeze_predictor: ArrayLike = False,
 ) -> tuple[Array, dict[str, Array]]:
   r"""KPOD mask-learning objective :math:`L_k = L_p + \alpha L_m`.
 
@@ -160,11 +161,17 @@ def token_weighting_loss(
     alpha: weight of the mask-ratio loss.
     gumbel_temperature: ``τ`` of the Gumbel-Softmax.
     num_prefixes: prefixes drawn per example.
-    predictor_warmup: when true (may be traced), the predictor reads the rationale under a
-      random mask (each token kept with probability 1/2) and only ``L_p`` is minimised. The
-      paper starts from a pretrained predictor; one trained from scratch must first learn to
-      read the rationale, otherwise ``L_m`` drives every weight to 0 before ``L_p`` carries
-      any signal.
+    predictor_warmup: when true (may be traced), only ``L_p`` is minimised and the predictor
+      reads, for half of the examples, the whole unmasked rationale, for the other half a
+      random prefix under a random mask (each token kept with probability 1/2). The paper
+      starts from a pretrained predictor; one trained from scratch must first learn to read
+      the rationale (where the answer often stands only at the end), otherwise ``L_m`` drives
+      every weight to 0 before ``L_p`` carries any signal.
+    freeze_predictor: when true (may be traced), no gradient reaches the answer predictor: the
+      masks are learned against a fixed reader. Trained along with the masks, a predictor
+      trained from scratch adapts to ever sparser masks until reading the rationale no longer
+      pays (measured in ``benchmarks/results/kpod.md``); a pretrained one, as in the paper,
+      need not be frozen.
 
   Returns:
     ``(loss, {"answer_loss", "keep_ratio"})`` batch means.
@@ -173,23 +180,34 @@ def token_weighting_loss(
     raise ValueError(f"num_prefixes must be >= 1, got {num_prefixes}")
   rmask = batch.rationale_mask.astype(jnp.float32)
   n_tokens = rmask.sum(-1)
-  k_mask, k_prefix, k_warm = jax.random.split(key, 3)
+  k_mask, k_prefix, k_warm, k_full = jax.random.split(key, 4)
   w = module.keep_probabilities(batch.rationale, batch.rationale_mask)
   m = gumbel_keep_mask(k_mask, w, temperature=gumbel_temperature) * rmask
-  warm = jnp.asarray(predictor_warmup, bool)
-  random_keep = jax.random.bernoulli(k_warm, 0.5, rmask.shape).astype(jnp.float32) * rmask
-  keep = jnp.where(warm, random_keep, m)
   u = jax.random.uniform(k_prefix, (num_prefixes, w.shape[0]))
   prefix = jnp.floor(u * (n_tokens + 1)).astype(jnp.int32).reshape(-1)
 
   def tile(x):
     return jnp.tile(x, (num_prefixes,) + (1,) * (x.ndim - 1))
 
-  logits = module.predictor(
+  warm = jnp.asarray(predictor_warmup, bool)
+  random_keep = jax.random.bernoulli(k_warm, 0.5, (prefix.shape[0], rmask.shape[1]))
+  full = warm & jax.random.bernoulli(k_full, 0.5, prefix.shape)  # read the whole rationale
+  keep = jnp.where(
+    warm, jnp.where(full[:, None], 1.0, random_keep.astype(jnp.float32)) * tile(rmask), tile(m)
+  )
+  prefix = jnp.where(full, tile(n_tokens).astype(jnp.int32), prefix)
+
+  predictor = module.predictor
+  if freeze_predictor is not False:  # no gradient into the predictor (traced flag allowed)
+    frozen = jnp.asarray(freeze_predictor, bool)
+    graphdef, params, rest = nnx.split(predictor, nnx.Param, ...)
+    params = jax.tree.map(lambda p: jnp.where(frozen, jax.lax.stop_gradient(p), p), params)
+    predictor = nnx.merge(graphdef, params, rest)
+  logits = predictor(
     tile(batch.question),
     tile(batch.question_mask),
     tile(batch.rationale),
-    tile(keep),
+    keep,
     prefix,
     tile(batch.answer_in),
   )

@@ -1,6 +1,7 @@
 """The ``fira-jax kpod-compare`` command, run in-process."""
 
 import json
+import types
 
 import pytest
 
@@ -32,7 +33,9 @@ def _fake_train(method, prep, cfg, seed, **kw):
 
 
 def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
-  monkeypatch.setattr(_kpod_cli, "prepare", lambda cfg, seed, progress: None)
+  stats = {"digit": (0.75, 0.25, 40), "operator": (0.5, 0.125, 20), "other": (0.0625, 0.0, 60)}
+  prep = types.SimpleNamespace(weight_stats=stats)
+  monkeypatch.setattr(_kpod_cli, "prepare", lambda cfg, seed, progress: prep)
   monkeypatch.setattr(_kpod_cli, "train_method", _fake_train)
   out = tmp_path / "kpod.md"
   argv = ["kpod-compare", "--smoke", "--seeds", "0", "1", "--methods", "answer_only", "kpod"]
@@ -41,6 +44,7 @@ def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
   text = out.read_text()
   assert "| answer only | 30.0 ± 5.0 | 15.0 ± 2.5 | 25.0/12.5, 35.0/17.5 |" in text
   assert "| KPOD (weighting + progressive) | 55.0 ± 5.0 |" in text
+  assert "| 1 | 0.750 ± 0.250 (40) | 0.500 ± 0.125 (20) | 0.062 ± 0.000 (60) |" in text
   assert (
     "46.74" in text
     and "no GPU" in text

@@ -43,6 +43,18 @@ def test_prepared_weights_and_schedules(run):
   for p, w in zip(prep.train, prep.token_weights, strict=True):
     assert len(w) == sum(len(prep.tok.encode(s)) for s in p.steps)
     assert np.all((w > 0) & (w < 1))
+  # The per-kind statistics cover every rationale token once and match a recomputation.
+  stats = prep.weight_stats
+  assert sum(n for _, _, n in stats.values()) == sum(len(w) for w in prep.token_weights)
+  digits = [
+    x
+    for p, w in zip(prep.train, prep.token_weights, strict=True)
+    for word, x in zip(
+      [prep.tok.itos[i] for s in p.steps for i in prep.tok.encode(s)], w, strict=True
+    )
+    if word.isdigit()
+  ]
+  np.testing.assert_allclose(stats["digit"][0], np.mean(digits), rtol=1e-6)
   for sched in (prep.kpod_schedule, prep.uniform_schedule):
     np.testing.assert_array_equal(sched.given_steps(0), sched.num_steps - 1)
     np.testing.assert_array_equal(sched.given_steps(sched.num_stages), 0)

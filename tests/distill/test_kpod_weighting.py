@@ -128,3 +128,25 @@ def test_learned_weights_rank_the_deciding_tokens_first():
   logits = np.asarray(trainer.model.keep_logits(batch.rationale, batch.rationale_mask))
   top2 = np.sort(np.argsort(-logits, axis=1)[:, :2], axis=1)
   assert np.mean(np.all(top2 == pos, axis=1)) > 0.75
+
+
+@pytest.mark.parametrize("freeze", [False, True, jnp.asarray(True)])
+def test_freeze_predictor_stops_its_gradient_only(freeze):
+  module = _module()
+  batch, _ = _synthetic_batch(np.random.default_rng(1), 8)
+
+  def loss(m):
+    return distill.token_weighting_loss(m, batch, jax.random.key(3), freeze_predictor=freeze)[0]
+
+  grads = nnx.grad(loss)(module)
+  norm = lambda tree: float(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))  # noqa: E731
+  pred = norm(nnx.state(grads.predictor, nnx.Param))
+  weighting = norm(nnx.state(grads, nnx.Param)) - pred
+  assert weighting > 0  # the keep logits learn either way
+  assert (pred == 0) == bool(freeze)
+  frozen_loss = loss(module)
+  np.testing.assert_allclose(
+    frozen_loss,
+    distill.token_weighting_loss(module, batch, jax.random.key(3))[0],
+    rtol=1e-6,
+  )  # freezing changes gradients, not the value
