@@ -50,6 +50,9 @@ PROJECTORS = {  # timed by bench_svd; the first is the reference of the speed-up
 
 
 def _optimizers(rank: int, gap: int, dims) -> dict[str, optax.GradientTransformation]:
+  fira = functools.partial(
+    fira_jax.fira, 1e-2, rank, update_proj_gap=gap, alpha=ALPHA, weight_dimension_numbers=dims
+  )
   return {
     "optax_adamw": optax.adamw(1e-3, eps=1e-6),
     "optax_contrib_galore": optax.contrib.galore(
@@ -58,25 +61,9 @@ def _optimizers(rank: int, gap: int, dims) -> dict[str, optax.GradientTransforma
     "fira_jax_galore": fira_jax.galore(
       1e-2, rank, update_proj_gap=gap, scale=ALPHA, weight_dimension_numbers=dims
     ),
-    "fira_jax_fira": fira_jax.fira(
-      1e-2, rank, update_proj_gap=gap, alpha=ALPHA, weight_dimension_numbers=dims
-    ),
-    "fira_jax_fira_eigh": fira_jax.fira(
-      1e-2,
-      rank,
-      update_proj_gap=gap,
-      alpha=ALPHA,
-      weight_dimension_numbers=dims,
-      projector_fn=fira_jax.eigh_projector,
-    ),
-    "fira_jax_fira_rsvd": fira_jax.fira(
-      1e-2,
-      rank,
-      update_proj_gap=gap,
-      alpha=ALPHA,
-      weight_dimension_numbers=dims,
-      projector_fn=fira_jax.randomized_svd_projector(),
-    ),
+    "fira_jax_fira": fira(),
+    "fira_jax_fira_eigh": fira(projector_fn=fira_jax.eigh_projector),
+    "fira_jax_fira_rsvd": fira(projector_fn=fira_jax.randomized_svd_projector()),
   }
 
 

@@ -50,6 +50,12 @@ class _TwoLayer(nnx.Module):
   def _drop(self, x: jax.Array, key: jax.Array | None) -> jax.Array:
     return dropout(x, self.dropout_rate, key)
 
+  def _layer1(self, x, graph, key):  # ReLU hidden layer (GCN, SAGE); GAT overrides
+    return jax.nn.relu(self.conv1(x, graph))
+
+  def _layer2(self, x, graph, key):
+    return self.conv2(x, graph)
+
   def __call__(
     self, graph: jraph.GraphsTuple, *, key: jax.Array | None = None
   ) -> tuple[jax.Array, jax.Array]:
@@ -76,12 +82,6 @@ class GCN(_TwoLayer):
     super().__init__(dropout)
     self.conv1 = GCNConv(in_features, hidden, rngs=rngs)
     self.conv2 = GCNConv(hidden, num_classes, rngs=rngs)
-
-  def _layer1(self, x, graph, key):
-    return jax.nn.relu(self.conv1(x, graph))
-
-  def _layer2(self, x, graph, key):
-    return self.conv2(x, graph)
 
 
 class GAT(_TwoLayer):
@@ -125,12 +125,6 @@ class GraphSAGE(_TwoLayer):
     super().__init__(dropout)
     self.conv1 = SAGEConv(in_features, hidden, rngs=rngs)
     self.conv2 = SAGEConv(hidden, num_classes, rngs=rngs)
-
-  def _layer1(self, x, graph, key):
-    return jax.nn.relu(self.conv1(x, graph))
-
-  def _layer2(self, x, graph, key):
-    return self.conv2(x, graph)
 
 
 def make_gnn(
