@@ -170,6 +170,13 @@ class SAGEConv(nnx.Module):
     n = _num_nodes(x)
     s, r = graph.senders, graph.receivers
     w = graph.edges * (s != r)
-    deg = jax.ops.segment_sum(w, r, n)
-    agg = jax.ops.segment_sum(x[s] * w[:, None], r, n) / jnp.maximum(deg, 1.0)[:, None]
-    return self.self_linear(x) + self.neigh_linear(agg)
+    inv_deg = 1.0 / jnp.maximum(jax.ops.segment_sum(w, r, n), 1.0)
+    # The mean is linear, so W_2 mean(x) = mean(W_2 x): project first when that shrinks the
+    # rows gathered per edge (F_out < F_in, e.g. 1433 -> 64 on Cora: ~4x fewer FLOPs/bytes).
+    if self.neigh_linear.out_features < self.neigh_linear.in_features:
+      h = self.neigh_linear(x)
+      neigh = jax.ops.segment_sum(h[s] * w[:, None], r, n) * inv_deg[:, None]
+    else:
+      agg = jax.ops.segment_sum(x[s] * w[:, None], r, n) * inv_deg[:, None]
+      neigh = self.neigh_linear(agg)
+    return self.self_linear(x) + neigh

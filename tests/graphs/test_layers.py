@@ -61,9 +61,10 @@ def test_gat_matches_float64(tiny):
   np.testing.assert_allclose(layer(g.nodes, g), expected.reshape(n, 6), rtol=1e-4, atol=1e-5)
 
 
-def test_sage_mean_excludes_self_loops(tiny):
+@pytest.mark.parametrize("out_features", [4, 8])  # project-then-aggregate and the reverse
+def test_sage_mean_excludes_self_loops(tiny, out_features):
   g, n = tiny.graph, tiny.graph.nodes.shape[0]
-  layer = SAGEConv(6, 4, rngs=nnx.Rngs(3))
+  layer = SAGEConv(6, out_features, rngs=nnx.Rngs(3))
   x = np.asarray(g.nodes, np.float64)
   s, r = np.asarray(g.senders), np.asarray(g.receivers)
   agg = np.zeros_like(x)
