@@ -21,7 +21,15 @@ from distill._kpod_data import (
   rationale_token_weights,
   token_logprobs,
 )
-from distill._kpod_experiment import METHODS, KPODConfig, embedding_table, prepare, train_method
+from distill._kpod_experiment import (
+  METHODS,
+  KPODConfig,
+  embedding_table,
+  prepare,
+  token_kinds,
+  train_method,
+  weight_stats_by_kind,
+)
 from distill._kpod_loss import weighted_token_loss
 from distill._kpod_schedule import (
   KPODSchedule,
@@ -127,7 +135,9 @@ __all__ = [
   "token_kd_loss",
   "token_logprobs",
   "token_weighting_loss",
+  "token_kinds",
   "train_method",
+  "weight_stats_by_kind",
   "uniform_given_steps",
   "universal_kd_loss",
   "weighted_token_loss",

@@ -116,13 +116,17 @@ def write_report(
       "",
       "## Learned token weights (keep probability on the training rationales, mean ± std)",
       "",
-      "| seed | digits | operators (`+ - * =`) | other tokens |",
-      "|---|---|---|---|",
+      "Digits are split into operands, results (after an `=`) and the final result (after the "
+      "last `=`, the number the answer repeats); counts in parentheses.",
+      "",
+      "| seed | all digits | operand digits | result digits | final-result digits "
+      "| operators (`+ - * =`) | other tokens |",
+      "|---|---|---|---|---|---|---|",
     ]
     for seed, st in sorted(stats.items()):
       cells = [
         f"{st[k][0]:.3f} ± {st[k][1]:.3f} ({st[k][2]:,})" if k in st else "–"
-        for k in ("digit", "operator", "other")
+        for k in ("digit", "operand", "result", "final result", "operator", "other")
       ]
       lines.append(f"| {seed} | " + " | ".join(cells) + " |")
   lines += [

@@ -71,6 +71,9 @@ class KPODConfig:
   # After the warm-up the answer predictor is frozen and only the masks learn (see
   # `token_weighting_loss`); trained along, it adapts to ever sparser masks.
   freeze_predictor: bool = True
+  # Position information in the module's self-attention ("rotary", as in the student, or
+  # "none"); without it the final result's digits look like every other digit.
+  weighting_positions: str = "rotary"
   num_prefixes: int = 2
   alpha: float = 0.5
   num_clusters: int = 5
@@ -202,6 +205,7 @@ def prepare(
   wbatch = WeightingBatch(*(x[: len(train)] for x in wpool))
   weigher = TokenWeighting(
     embedding_table(student),
+    positions=cfg.weighting_positions,
     predictor=AnswerPredictor(
       tok.vocab_size, dim=64, max_len=max_q + max_r + 8, rngs=nnx.Rngs(seed + 1)
     ),
@@ -273,16 +277,36 @@ def prepare(
   )
 
 
+def token_kinds(words: list[str]) -> list[str]:
+  """Kind of each rationale word: ``"final result"`` (digits after the last ``=``),
+  ``"result"`` (digits after another ``=``), ``"operand"`` (other digits), ``"operator"``
+  (``+ - * =``) or ``"other"``."""
+  last_eq = max((i for i, w in enumerate(words) if w == "="), default=len(words))
+  kinds, after_eq = [], False
+  for i, w in enumerate(words):
+    if w.isdigit():
+      kinds.append("final result" if i > last_eq else "result" if after_eq else "operand")
+    else:
+      after_eq = w == "=" or (after_eq and w not in (".", ","))
+      kinds.append("operator" if w in ("+", "-", "*", "=") else "other")
+  return kinds
+
+
+KINDS = ("operand", "result", "final result", "operator", "other")
+
+
 def weight_stats_by_kind(
   tok: WordTokenizer, problems: list[MathProblem], weights: list[np.ndarray]
 ) -> dict[str, tuple[float, float, int]]:
-  """Mean, std and count of the token weights of rationale digits, operators and the rest."""
-  kinds: dict[str, list[float]] = {"digit": [], "operator": [], "other": []}
+  """Mean, std and count of the token weights of each kind of :func:`token_kinds`, plus
+  ``"digit"`` (all digits together)."""
+  kinds: dict[str, list[float]] = {k: [] for k in ("digit",) + KINDS}
   for p, w in zip(problems, weights, strict=True):
     words = [tok.itos[i] for s in p.steps for i in tok.encode(s)]
-    for word, x in zip(words, w, strict=True):
-      kind = "digit" if word.isdigit() else "operator" if word in ("+", "-", "*", "=") else "other"
+    for kind, x in zip(token_kinds(words), w, strict=True):
       kinds[kind].append(float(x))
+      if kind in ("operand", "result", "final result"):
+        kinds["digit"].append(float(x))
   return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in kinds.items() if v}
 
 

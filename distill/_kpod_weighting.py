@@ -17,6 +17,7 @@ from jax.typing import ArrayLike
 
 from distill import _validation as v
 from distill._answer_predictor import AnswerPredictor
+from fira_jax.models.llama import apply_rotary, rotary_tables
 
 Array = jax.Array
 
@@ -53,12 +54,22 @@ class TokenWeighting(nnx.Module):
     e = \mathrm{Att}(\mathrm{Emb}(r)) + \mathrm{Emb}(r),\qquad
     w_j = \mathrm{sigmoid}(f_w(e_j))
 
-  with ``Emb`` the student's embedding (frozen), one self-attention layer over the valid
-  rationale tokens (with a residual connection) and ``f_w`` a two-layer MLP.
+  with ``Emb`` the student's embedding (frozen), one bidirectional self-attention layer over
+  the valid rationale tokens (with a residual connection) and ``f_w`` a two-layer MLP.
+
+  The attention carries the token positions the way the student's does: rotary embeddings
+  (``positions="rotary"``, LLaMA's; queries and keys rotated by the token index, so scores
+  depend on relative offsets). A token's weight can then depend on where it stands, e.g.
+  the digits after the last ``=`` (the result the answer repeats) against other digits;
+  ``positions="none"`` gives a bag-of-tokens attention in which equal tokens in equal
+  contexts always get equal weights.
 
   Args:
     embedding: the student's embedding table ``(V, D)``.
-    num_heads: heads of the self-attention layer (must divide ``D``).
+    num_heads: heads of the self-attention layer (must divide ``D``; ``D / num_heads`` even
+      for rotary positions).
+    positions: ``"rotary"`` or ``"none"``.
+    rope_theta: base of the rotary frequencies.
     mlp_hidden: hidden width of ``f_w``.
     predictor: the answer predictor; default an :class:`AnswerPredictor` of width 64.
     initial_keep: keep probability at initialisation (the bias of the last MLP layer). Starting
@@ -77,6 +88,8 @@ class TokenWeighting(nnx.Module):
     embedding: ArrayLike,
     *,
     num_heads: int = 2,
+    positions: str = "rotary",
+    rope_theta: float = 10_000.0,
     mlp_hidden: int = 64,
     predictor: AnswerPredictor | None = None,
     initial_keep: float = 0.9,
@@ -86,8 +99,14 @@ class TokenWeighting(nnx.Module):
     vocab, dim = jnp.shape(embedding)
     if dim % num_heads:
       raise ValueError(f"num_heads ({num_heads}) must divide the embedding width {dim}")
+    if positions not in ("rotary", "none"):
+      raise ValueError(f"positions must be 'rotary' or 'none', got {positions!r}")
+    if positions == "rotary" and (dim // num_heads) % 2:
+      raise ValueError(f"rotary positions need an even head width, got {dim}/{num_heads}")
+    self.num_heads, self.positions, self.rope_theta = num_heads, positions, rope_theta
     self.embedding = FrozenEmbedding(jnp.array(embedding, jnp.float32, copy=True))
-    self.attention = nnx.MultiHeadAttention(num_heads, dim, decode=False, rngs=rngs)
+    self.qkv = nnx.Linear(dim, 3 * dim, use_bias=False, rngs=rngs)
+    self.out = nnx.Linear(dim, dim, use_bias=False, rngs=rngs)
     self.fc1 = nnx.Linear(dim, mlp_hidden, rngs=rngs)
     if not 0.0 < initial_keep < 1.0:
       raise ValueError(f"initial_keep must lie in (0, 1), got {initial_keep}")
@@ -100,10 +119,14 @@ class TokenWeighting(nnx.Module):
     tokens even where the sigmoid saturates."""
     emb_BxRxD = jnp.take(self.embedding[...], rationale_BxR, axis=0)
     valid = rationale_mask_BxR.astype(bool)
-    att_mask = (valid[:, None, :, None] & valid[:, None, None, :]) | jnp.eye(
-      valid.shape[1], dtype=bool
-    )
-    e_BxRxD = emb_BxRxD + self.attention(emb_BxRxD, mask=att_mask)
+    b, r, d = emb_BxRxD.shape
+    att_mask = (valid[:, None, :, None] & valid[:, None, None, :]) | jnp.eye(r, dtype=bool)
+    q, k, val = jnp.split(self.qkv(emb_BxRxD).reshape(b, r, 3 * self.num_heads, -1), 3, axis=2)
+    if self.positions == "rotary":
+      cos, sin = rotary_tables(r, d // self.num_heads, self.rope_theta)
+      q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+    att_BxRxNxH = jax.nn.dot_product_attention(q, k, val, mask=att_mask)
+    e_BxRxD = emb_BxRxD + self.out(att_BxRxNxH.reshape(b, r, d))
     return jnp.where(valid, self.fc2(jax.nn.gelu(self.fc1(e_BxRxD)))[..., 0], -jnp.inf)
 
   def keep_probabilities(self, rationale_BxR: Array, rationale_mask_BxR: Array) -> Array:

@@ -69,24 +69,26 @@ CELLS = [
   ),
   new_markdown_cell(
     "### Token weights over a few rationales\n\n"
-    "Numbers and operators should stand out from filler (with the small settings the module "
-    "is barely trained)."
+    "Numbers and operators should stand out from filler. Bars are coloured by the token's "
+    "role: operand digits, result digits (after an `=`), the final result (after the last "
+    "`=`, the number the answer repeats), operators, other words. With the small settings "
+    "the module is barely trained; `benchmarks/results/kpod.md` has the full-size weights."
   ),
   new_code_cell(
-    "fig, axes = plt.subplots(3, 1, figsize=(14, 6))\n"
+    "colors = {'operand': 'tab:blue', 'result': 'tab:green', 'final result': 'tab:red',\n"
+    "          'operator': 'tab:orange', 'other': 'tab:gray'}\n"
+    "fig, axes = plt.subplots(3, 1, figsize=(14, 7))\n"
     "for ax, p, w in zip(axes, prep.train, prep.token_weights, strict=False):\n"
-    "  words = [prep.tok.itos[t] for t in prep.tok.encode(' '.join(p.steps))]\n"
-    "  ax.bar(range(len(w)), w)\n"
+    "  words = [prep.tok.itos[t] for s in p.steps for t in prep.tok.encode(s)]\n"
+    "  kinds = distill.token_kinds(words)\n"
+    "  ax.bar(range(len(w)), w, color=[colors[k] for k in kinds])\n"
     "  ax.set_xticks(range(len(w)), words, rotation=90, fontsize=8)\n"
     "  ax.set_ylim(0, 1)\n"
+    "handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]\n"
+    "axes[0].legend(handles, list(colors), ncol=5, fontsize=8)\n"
     "plt.tight_layout(); plt.show()\n\n"
-    "kinds = {'digit': [], 'operator': [], 'other': []}\n"
-    "for p, w in zip(prep.train, prep.token_weights, strict=True):\n"
-    "  for t, x in zip(prep.tok.encode(' '.join(p.steps)), w, strict=True):\n"
-    "    word = prep.tok.itos[t]\n"
-    "    kind = 'digit' if word.isdigit() else 'operator' if word in '+-*=' else 'other'\n"
-    "    kinds[kind].append(x)\n"
-    "print({k: round(float(np.mean(v)), 3) for k, v in kinds.items()})"
+    "stats = distill.weight_stats_by_kind(prep.tok, prep.train, prep.token_weights)\n"
+    "print({k: round(mean, 3) for k, (mean, _, _) in stats.items()})"
   ),
   new_markdown_cell(
     "### The progressive schedule\n\n"

@@ -33,7 +33,13 @@ def _fake_train(method, prep, cfg, seed, **kw):
 
 
 def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
-  stats = {"digit": (0.75, 0.25, 40), "operator": (0.5, 0.125, 20), "other": (0.0625, 0.0, 60)}
+  stats = {
+    "digit": (0.75, 0.25, 40),
+    "operand": (0.5, 0.25, 30),
+    "final result": (1.0, 0.0, 10),
+    "operator": (0.5, 0.125, 20),
+    "other": (0.0625, 0.0, 60),
+  }
   prep = types.SimpleNamespace(weight_stats=stats)
   monkeypatch.setattr(_kpod_cli, "prepare", lambda cfg, seed, progress: prep)
   monkeypatch.setattr(_kpod_cli, "train_method", _fake_train)
@@ -44,7 +50,10 @@ def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
   text = out.read_text()
   assert "| answer only | 30.0 ± 5.0 | 15.0 ± 2.5 | 25.0/12.5, 35.0/17.5 |" in text
   assert "| KPOD (weighting + progressive) | 55.0 ± 5.0 |" in text
-  assert "| 1 | 0.750 ± 0.250 (40) | 0.500 ± 0.125 (20) | 0.062 ± 0.000 (60) |" in text
+  assert (
+    "| 1 | 0.750 ± 0.250 (40) | 0.500 ± 0.250 (30) | – | 1.000 ± 0.000 (10) "
+    "| 0.500 ± 0.125 (20) | 0.062 ± 0.000 (60) |"
+  ) in text
   assert (
     "46.74" in text
     and "no GPU" in text

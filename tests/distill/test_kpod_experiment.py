@@ -45,7 +45,9 @@ def test_prepared_weights_and_schedules(run):
     assert np.all((w > 0) & (w < 1))
   # The per-kind statistics cover every rationale token once and match a recomputation.
   stats = prep.weight_stats
-  assert sum(n for _, _, n in stats.values()) == sum(len(w) for w in prep.token_weights)
+  kinds = ("operand", "result", "final result", "operator", "other")
+  assert sum(stats[k][2] for k in kinds if k in stats) == sum(len(w) for w in prep.token_weights)
+  assert stats["digit"][2] == sum(stats[k][2] for k in kinds[:3] if k in stats)
   digits = [
     x
     for p, w in zip(prep.train, prep.token_weights, strict=True)
@@ -66,3 +68,18 @@ def test_experiment_errors(run):
     distill.train_method("bogus", prep, cfg, 0)
   with pytest.raises(TypeError, match="no nnx.Embed attribute"):
     distill.embedding_table(nnx.Linear(2, 2, rngs=nnx.Rngs(0)))
+
+
+def test_token_kinds_split_digits_by_role():
+  words = "sam has 3 + 4 = 7 . then 7 * 2 = 14 .".split()
+  kinds = distill.token_kinds(words)
+  assert [k for w, k in zip(words, kinds, strict=True) if w.isdigit()] == [
+    "operand",
+    "operand",
+    "result",
+    "operand",
+    "operand",
+    "final result",
+  ]
+  assert kinds[words.index("+")] == "operator" and kinds[words.index("=")] == "operator"
+  assert kinds[words.index("then")] == "other" and kinds[-1] == "other"
