@@ -82,7 +82,8 @@ def write_report(
     f"whole rationale); token weighting module: {cfg.weighting_steps} steps "
     f"({cfg.weighting_warmup} predictor warm-up) on {max(cfg.weighting_pool, cfg.num_train)} "
     f"problems (answer predictor {'frozen' if cfg.freeze_predictor else 'trained on'} after "
-    f"the warm-up), α = {cfg.alpha}; K = {cfg.num_clusters} "
+    f"the warm-up), {cfg.weighting_positions} positions in its self-attention, "
+    f"α = {cfg.alpha}; K = {cfg.num_clusters} "
     f"clusters, β = {cfg.beta}, Δs = {cfg.delta_steps}. Greedy decoding, exact match of the "
     "final `#### N`.",
     "",
@@ -155,11 +156,22 @@ def write_report(
   path.write_text("\n".join(lines), encoding="utf-8")
 
 
+# Options that override `KPODConfig` fields of the same name.
+_OVERRIDES = (
+  "num_train",
+  "epochs",
+  "alpha",
+  "weighting_steps",
+  "weighting_warmup",
+  "weighting_positions",
+)
+
+
 def _command(args: argparse.Namespace) -> str:
   """The command line that reproduces ``args`` (output paths left out)."""
   parts = ["fira-jax kpod-compare", "--seeds", *map(str, args.seeds), "--methods", *args.methods]
   parts += ["--smoke"] if args.smoke else []
-  for name in ("num_train", "epochs", "alpha"):
+  for name in _OVERRIDES:
     if getattr(args, name, None) is not None:
       parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
   return " ".join(parts)
@@ -173,6 +185,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--epochs", type=int, default=None)
   parser.add_argument(
     "--alpha", type=float, default=None, help="weight α of the mask-ratio loss (default 0.5)"
+  )
+  parser.add_argument(
+    "--weighting-steps", type=int, default=None, help="token weighting module training steps"
+  )
+  parser.add_argument(
+    "--weighting-warmup",
+    type=int,
+    default=None,
+    help="of those, answer-predictor warm-up steps (no mask-ratio loss)",
+  )
+  parser.add_argument(
+    "--weighting-positions",
+    choices=("rotary", "none"),
+    default=None,
+    help="position information in the weighting module's self-attention (default rotary)",
   )
   parser.add_argument("--smoke", action="store_true", help="tiny settings (seconds)")
   parser.add_argument(
@@ -189,16 +216,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
   """Runs the comparison and writes ``args.out`` (+ ``.json`` results, ``.jsonl`` metrics)."""
-  for name in ("num_train", "epochs"):
-    value = getattr(args, name)
+  for name in ("num_train", "epochs", "weighting_steps"):
+    value = getattr(args, name, None)
     if value is not None and value < 1:
       raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+  warmup = getattr(args, "weighting_warmup", None)
+  if warmup is not None and warmup < 0:
+    raise ValueError(f"--weighting-warmup must be >= 0, got {warmup}")
   if args.alpha is not None and not args.alpha >= 0:
     raise ValueError(f"--alpha must be >= 0, got {args.alpha}")
   cfg = KPODConfig.smoke() if args.smoke else KPODConfig()
-  names = ("num_train", "epochs", "alpha")
-  overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+  overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k, None) is not None}
   cfg = dataclasses.replace(cfg, **overrides)
+  if cfg.weighting_warmup >= cfg.weighting_steps:
+    raise ValueError(
+      f"--weighting-warmup ({cfg.weighting_warmup}) must be smaller than --weighting-steps "
+      f"({cfg.weighting_steps}): the masks learn only after the warm-up"
+    )
   command = getattr(args, "command_line", None) or _command(args)
   metrics = args.metrics or args.out.with_suffix(".metrics.jsonl")
   metrics.parent.mkdir(parents=True, exist_ok=True)

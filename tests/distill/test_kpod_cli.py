@@ -41,13 +41,19 @@ def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
     "other": (0.0625, 0.0, 60),
   }
   prep = types.SimpleNamespace(weight_stats=stats)
-  monkeypatch.setattr(_kpod_cli, "prepare", lambda cfg, seed, progress: prep)
+  seen = []
+  monkeypatch.setattr(_kpod_cli, "prepare", lambda cfg, seed, progress: seen.append(cfg) or prep)
   monkeypatch.setattr(_kpod_cli, "train_method", _fake_train)
   out = tmp_path / "kpod.md"
   argv = ["kpod-compare", "--smoke", "--seeds", "0", "1", "--methods", "answer_only", "kpod"]
   argv += ["--epochs", "2", "--out", str(out), "--quiet"]
+  argv += ["--weighting-positions", "none", "--weighting-steps", "20", "--weighting-warmup", "5"]
   assert cli.main(argv) == 0
+  assert [(c.weighting_positions, c.weighting_steps, c.weighting_warmup) for c in seen] == [
+    ("none", 20, 5)
+  ] * 2
   text = out.read_text()
+  assert "20 steps (5 predictor warm-up)" in text and "none positions" in text
   assert "| answer only | 30.0 ± 5.0 | 15.0 ± 2.5 | 25.0/12.5, 35.0/17.5 |" in text
   assert "| KPOD (weighting + progressive) | 55.0 ± 5.0 |" in text
   assert (
@@ -57,7 +63,9 @@ def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
   assert (
     "46.74" in text
     and "no GPU" in text
-    and "`fira-jax kpod-compare --seeds 0 1 --methods answer_only kpod --smoke --epochs 2`" in text
+    and "`fira-jax kpod-compare --seeds 0 1 --methods answer_only kpod --smoke --epochs 2 "
+    "--weighting-steps 20 --weighting-warmup 5 --weighting-positions none`"
+    in text
   )
   results = json.loads(out.with_suffix(".json").read_text())
   assert [r["method"] for r in results] == ["answer_only", "kpod"] * 2
@@ -69,3 +77,8 @@ def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
 def test_kpod_compare_bad_argument(only_kpod, capsys):
   assert cli.main(["kpod-compare", "--epochs", "0"]) == 2
   assert "--epochs must be >= 1" in capsys.readouterr().err
+  argv = ["kpod-compare", "--weighting-steps", "10", "--weighting-warmup", "10"]
+  assert cli.main(argv) == 2
+  assert "--weighting-warmup (10) must be smaller than --weighting-steps (10)" in (
+    capsys.readouterr().err
+  )
