@@ -31,9 +31,13 @@ class Policy(nnx.Module):
     self.l2 = nnx.Linear(width, width, rngs=rngs)
     self.out = nnx.Linear(width, num_actions, rngs=rngs, kernel_init=nnx.initializers.zeros_init())
 
-  def __call__(self, state_NxD: jax.Array) -> jax.Array:
-    mean = state_NxD.mean(0, keepdims=True)
-    std = state_NxD.std(0, keepdims=True)
+  def __call__(self, state_NxD: jax.Array, node_mask: jax.Array | None = None) -> jax.Array:
+    """Action logits ``[N, A]``; ``node_mask`` ``[N]`` (1 = real node) restricts the
+    standardisation statistics to real nodes (padding excluded)."""
+    w = jnp.ones(state_NxD.shape[:1]) if node_mask is None else node_mask
+    w = (w / jnp.maximum(w.sum(), 1.0))[:, None]
+    mean = jnp.sum(w * state_NxD, 0, keepdims=True)
+    std = jnp.sqrt(jnp.sum(w * (state_NxD - mean) ** 2, 0, keepdims=True))
     x = jax.lax.stop_gradient((state_NxD - mean) / jnp.maximum(std, 1e-6))
     return self.out(jax.nn.relu(self.l2(jax.nn.relu(self.l1(x)))))
 

@@ -137,7 +137,8 @@ class FreeKDResult(NamedTuple):
       ``[T, K]`` (fraction of nodes whose teacher is network k), ``share_structure``,
       ``reward``, ``policy_entropy``, ``loss`` ``[T, K]``, ``seconds`` (wall time of the
       epoch, the first one includes compilation).
-    decisions: snapshots ``{"epoch", "actions" [N], "structure" [N], "correct" [K, N]}``.
+    decisions: snapshots ``{"epoch", "actions" [N], "structure" [N], "correct" [K, N]}`` over
+      the real nodes (padding from :func:`~graphs.shard_node_data` left out).
   """
 
   test_acc: list[float]
@@ -177,8 +178,9 @@ def _view(graph, key, cfg: FreeKDConfig):
   return graph._replace(nodes=graph.nodes * cols, edges=graph.edges * keep)
 
 
-def _labelled_losses(logits_KxNxC, labels, train_mask, *, pseudo: bool):
-  """Per-network per-node CE on labelled nodes (and pseudo-label CE elsewhere if asked)."""
+def _labelled_losses(logits_KxNxC, labels, train_mask, *, pseudo: bool, real_nodes=None):
+  """Per-network per-node CE on labelled nodes (and pseudo-label CE on the other real nodes
+  if asked)."""
   logp = jax.nn.log_softmax(logits_KxNxC, -1)
   ce = -jnp.take_along_axis(logp, labels[None, :, None], -1)[..., 0]
   out = ce * train_mask
@@ -187,7 +189,8 @@ def _labelled_losses(logits_KxNxC, labels, train_mask, *, pseudo: bool):
     probs = jnp.exp(logp)
     others = (probs.sum(0, keepdims=True) - probs) / (k - 1)
     pseudo_ce = -jnp.take_along_axis(logp, others.argmax(-1)[..., None], -1)[..., 0]
-    out = out + pseudo_ce * (1.0 - train_mask)
+    unlabelled = 1.0 - train_mask if real_nodes is None else real_nodes * (1.0 - train_mask)
+    out = out + pseudo_ce * unlabelled
   return out
 
 
@@ -228,7 +231,11 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
       "probs": jax.nn.softmax(logits, -1),
       "hidden": hiddens,
       "losses": _labelled_losses(
-        logits, data.labels, data.train_mask, pseudo=cfg.unlabeled_loss == "pseudo"
+        logits,
+        data.labels,
+        data.train_mask,
+        pseudo=cfg.unlabeled_loss == "pseudo",
+        real_nodes=data.real_nodes,
       ),
       "correct": (logits.argmax(-1) == data.labels[None]).astype(jnp.float32),
     }
@@ -246,14 +253,14 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
     s1 = states(cache, data)
     k1, k2 = jax.random.split(key)
     if cfg.direction == "learned":
-      a = jax.random.categorical(k1, agent.node(s1))
+      a = jax.random.categorical(k1, agent.node(s1, data.real_nodes))
     elif cfg.direction == "random":
       a = jax.random.randint(k1, (n,), 0, k_nets)
     else:
       a = jnp.zeros((n,), jnp.int32)
     s2 = structure_state(s1, a, data.graph)
     if cfg.structure == "learned" and cfg.direction != "mutual":
-      b = jax.random.categorical(k2, agent.structure(s2)).astype(jnp.float32)
+      b = jax.random.categorical(k2, agent.structure(s2, data.real_nodes)).astype(jnp.float32)
     else:
       b = jnp.full((n,), 0.0 if cfg.structure == "none" else 1.0)
     return s1, s2, a.astype(jnp.int32), b
@@ -272,11 +279,13 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
     ce = ce.sum(-1) / jnp.maximum(data.train_mask.sum(), 1.0)  # [K]
     node_kl = pairwise_node_kl(logits, temperature=cfg.temperature)
     struct_kl, has_nb = pairwise_structure_kl(hiddens, graph, similarity=cfg.similarity)
+    real = data.real_nodes
     w_node, w_struct = kd_weights(a, b, has_nb)
-    n = a.shape[0]
+    w_node, w_struct = w_node * real[:, None, None], w_struct * real[:, None, None]
+    n_real = jnp.maximum(real.sum(), 1.0)
 
     def reduce(w, kl):
-      denom = n if cfg.normalize == "all" else jnp.maximum(w.sum((0, 1)), 1.0)
+      denom = n_real if cfg.normalize == "all" else jnp.maximum(w.sum((0, 1)), 1.0)
       return jnp.sum(w * kl, (0, 1)) / denom  # [receiver]
 
     l_node, l_struct = reduce(w_node, node_kl), reduce(w_struct, struct_kl)
@@ -285,11 +294,11 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
       plain, _ = forward_all(params, graph, None, prompted=False)
       p_plain = jax.lax.stop_gradient(jax.nn.log_softmax(plain, -1))
       logp = jax.nn.log_softmax(logits, -1)
-      und = jnp.mean(jnp.sum(jnp.exp(p_plain) * (p_plain - logp), -1), -1)  # [K]
+      und = jnp.sum(jnp.sum(jnp.exp(p_plain) * (p_plain - logp), -1) * real, -1) / n_real
       deltas = [
         nnx.merge(g, p).prompt.delta(graph.nodes) for g, p in zip(graphdefs, params, strict=True)
       ]
-      div = jnp.stack([diversity_loss(deltas, k) for k in range(k_nets)])
+      div = jnp.stack([diversity_loss(deltas, k, node_mask=real) for k in range(k_nets)])
       per_net = per_net + cfg.alpha * und + cfg.beta * div
     aux = {"loss": per_net, "node_kd": l_node, "struct_kd": l_struct}
     return per_net.sum(), aux
@@ -335,6 +344,7 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
   @functools.partial(jax.jit, donate_argnums=(0, 1))
   def agent_step(agent_params, agent_opt, dec, pre, post, data, ema):
     r, m = rewards(dec, pre, post, data)
+    m = m * data.real_nodes
     mean_r = jnp.sum(r * m) / jnp.maximum(m.sum(), 1.0)
     ema = jnp.where(jnp.isnan(ema), mean_r, ema)  # the EMA starts at the first mean
     base = mean_r if cfg.baseline == "mean" else ema
@@ -345,11 +355,15 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
       total = 0.0
       if cfg.direction == "learned":  # other modes do not sample from the node policy
         total += reinforce_loss(
-          agent.node(dec["s1"]), dec["a"], adv, m, entropy_bonus=cfg.entropy_bonus
+          agent.node(dec["s1"], data.real_nodes),
+          dec["a"],
+          adv,
+          m,
+          entropy_bonus=cfg.entropy_bonus,
         )
       if cfg.structure == "learned" and cfg.direction != "mutual":
         total += reinforce_loss(
-          agent.structure(dec["s2"]),
+          agent.structure(dec["s2"], data.real_nodes),
           dec["b"].astype(jnp.int32),
           adv,
           m,
@@ -360,8 +374,10 @@ def _compiled(graphdefs, agent_def, backbone_cfgs, cfg: FreeKDConfig):
     grads = jax.grad(loss)(agent_params)
     updates, agent_opt = agent_tx.update(grads, agent_opt, agent_params)
     agent_params = optax.apply_updates(agent_params, updates)
-    probs = jax.nn.softmax(nnx.merge(agent_def, agent_params).node(dec["s1"]), -1)
-    entropy = -jnp.mean(jnp.sum(probs * jnp.log(jnp.maximum(probs, 1e-12)), -1))
+    real = data.real_nodes
+    probs = jax.nn.softmax(nnx.merge(agent_def, agent_params).node(dec["s1"], real), -1)
+    entropy_N = -jnp.sum(probs * jnp.log(jnp.maximum(probs, 1e-12)), -1)
+    entropy = jnp.sum(entropy_N * real) / jnp.maximum(real.sum(), 1.0)
     return (
       agent_params,
       agent_opt,
@@ -475,6 +491,7 @@ def train_freekd(
     desc=f"freekd {'-'.join(backbones)} seed {seed}",
   )
   last_improved = 0
+  real = np.asarray(data.real_nodes) > 0  # host copy, for the decision shares
   for epoch in bar:
     tic = time.perf_counter()
     key, k_step = jax.random.split(key)
@@ -492,15 +509,16 @@ def train_freekd(
       decisions.append(
         {
           "epoch": epoch,
-          "actions": np.asarray(dec["a"]),
-          "structure": np.asarray(dec["b"]),
-          "correct": np.asarray(cache["correct"]),
+          "actions": np.asarray(dec["a"])[real],
+          "structure": np.asarray(dec["b"])[real],
+          "correct": np.asarray(cache["correct"])[:, real],
         }
       )
     cache = new_cache
     row = {k: np.asarray(v) for k, v in {**metrics, **stats}.items()}
-    row["share_sender"] = np.bincount(np.asarray(dec["a"]), minlength=k_nets) / dec["a"].shape[0]
-    row["share_structure"] = np.asarray(dec["b"]).mean()
+    a_real = np.asarray(dec["a"])[real]
+    row["share_sender"] = np.bincount(a_real, minlength=k_nets) / max(a_real.shape[0], 1)
+    row["share_structure"] = np.asarray(dec["b"])[real].mean()
     row["seconds"] = time.perf_counter() - tic
     for k, v in row.items():
       hist.setdefault(k, []).append(v)

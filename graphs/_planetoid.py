@@ -59,6 +59,8 @@ class NodeData(NamedTuple):
     labels: int32 ``[N]`` class ids (0 for the Citeseer nodes that have no label).
     train_mask, val_mask, test_mask: float32 ``[N]`` 0/1 masks of the split.
     num_classes: number of classes ``C``.
+    node_mask: float32 ``[N]``, 1 on real nodes and 0 on padding nodes (see
+      :func:`~graphs.pad_node_data`); ``None`` (the default) when every node is real.
   """
 
   graph: jraph.GraphsTuple
@@ -67,6 +69,14 @@ class NodeData(NamedTuple):
   val_mask: jnp.ndarray
   test_mask: jnp.ndarray
   num_classes: int
+  node_mask: jnp.ndarray | None = None
+
+  @property
+  def real_nodes(self) -> jnp.ndarray:
+    """``[N]`` float mask of the real nodes: ``node_mask``, or all ones without padding."""
+    if self.node_mask is None:
+      return jnp.ones(self.labels.shape, jnp.float32)
+    return self.node_mask
 
 
 def _check_name(name: str) -> str:
@@ -229,7 +239,7 @@ def random_split(data: NodeData, seed: int, *, train: float = 0.6, val: float = 
     raise ValueError(f"train and val must be positive with train + val < 1, got {train}, {val}")
   rng = np.random.default_rng(seed)
   labels = np.asarray(data.labels)
-  labelled = np.asarray(data.graph.nodes).sum(1) > 0
+  labelled = (np.asarray(data.graph.nodes).sum(1) > 0) & (np.asarray(data.real_nodes) > 0)
   masks = [np.zeros(len(labels), np.float32) for _ in range(3)]
   for c in range(data.num_classes):
     idx = rng.permutation(np.flatnonzero((labels == c) & labelled))

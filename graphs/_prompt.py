@@ -42,14 +42,17 @@ class FeaturePrompt(nnx.Module):
   def delta(self, x: jax.Array) -> jax.Array:
     """The prompt ``P`` ``[N, F]`` (or ``[1, F]`` when shared), norm-bounded."""
     p = self.vector[...][None] if self.kind == "shared" else self.l2(jax.nn.relu(self.l1(x)))
-    norm = jnp.linalg.norm(p, axis=-1, keepdims=True)
-    return p * jnp.minimum(1.0, self.clip / jnp.maximum(norm, 1e-12))
+    # A safe norm: rows of zeros (featureless nodes, padding) must not give 0/0 gradients.
+    norm = jnp.sqrt(jnp.maximum(jnp.sum(p * p, -1, keepdims=True), 1e-24))
+    return p * jnp.minimum(1.0, self.clip / norm)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return x + self.delta(x)
 
 
-def diversity_loss(deltas: list[jax.Array], k: int) -> jax.Array:
+def diversity_loss(
+  deltas: list[jax.Array], k: int, *, node_mask: jax.Array | None = None
+) -> jax.Array:
   """Diversity term of view ``k``: minus its mean squared distance to the other views.
 
   .. math::
@@ -57,8 +60,15 @@ def diversity_loss(deltas: list[jax.Array], k: int) -> jax.Array:
       \\lVert \\tilde X_{k,i} - \\mathrm{sg}(\\tilde X_{j,i}) \\rVert^2
 
   Since all views share ``X``, the distance is the one between prompts; it is bounded by
-  ``2 * clip``.
+  ``2 * clip``. ``node_mask`` ``[N]`` (1 = real node) restricts the mean over nodes of
+  node-wise prompts to real nodes; shared prompts (one row) ignore it.
   """
   others = [jax.lax.stop_gradient(d) for j, d in enumerate(deltas) if j != k]
-  dists = [jnp.mean(jnp.sum((deltas[k] - d) ** 2, -1)) for d in others]
+
+  def mean_rows(sq_N):
+    if node_mask is None or sq_N.shape[0] == 1:
+      return jnp.mean(sq_N)
+    return jnp.sum(sq_N * node_mask) / jnp.maximum(jnp.sum(node_mask), 1.0)
+
+  dists = [mean_rows(jnp.sum((deltas[k] - d) ** 2, -1)) for d in others]
   return -sum(dists) / len(dists)

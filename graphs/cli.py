@@ -14,10 +14,12 @@ import json
 import os
 import pathlib
 
+import jax
 import numpy as np
 
 from graphs._freekd import FreeKDConfig, train_freekd
 from graphs._planetoid import DATASETS, load_planetoid, random_split
+from graphs._sharding import shard_node_data
 from graphs._train import TrainConfig, train_node_classifier
 
 VARIANTS = ("freekd", "prompt", "plusplus")
@@ -48,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     help="public Planetoid split or per-seed 60/20/20 random split",
   )
   parser.add_argument("--no-baseline", action="store_true", help="skip the single-GNN runs")
+  parser.add_argument(
+    "--shard",
+    action="store_true",
+    help="pad the graph and shard nodes and edges over all devices (graphs.shard_node_data)",
+  )
   parser.add_argument("--json", default=None, help="write results to this JSON file")
   parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
   for field in dataclasses.fields(FreeKDConfig):
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     "backbones": names,
     "num_gnns": k,
     "split": args.split,
+    "devices": jax.device_count() if args.shard else 1,
     "epochs": args.epochs,
     "patience": args.patience,
     "config": dataclasses.asdict(config),
@@ -124,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
   }
   for seed in range(args.seeds):
     data = random_split(base, seed) if args.split == "random" else base
+    if args.shard:
+      data = shard_node_data(data)
     if not args.no_baseline:
       for name in out["baseline_test_acc_by_backbone"]:
         res = train_node_classifier(

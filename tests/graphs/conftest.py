@@ -50,3 +50,9 @@ def make_tiny(n: int = 30, c: int = 3, f: int = 6, seed: int = 0, isolated: int 
 @pytest.fixture
 def tiny() -> NodeData:
   return make_tiny()
+
+
+@pytest.fixture
+def tiny_graph():
+  """The :func:`make_tiny` builder, for tests that need other sizes."""
+  return make_tiny

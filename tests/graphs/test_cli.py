@@ -1,5 +1,6 @@
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -70,3 +71,15 @@ def test_freekd_cli_errors(main, planetoid_dir, capsys, args, message):
 def test_freekd_cli_missing_files(main, tmp_path, capsys):
   assert main(["freekd", "--data-dir", str(tmp_path), "--no-progress"]) == 2
   assert "Planetoid files for 'cora' not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 (simulated) devices")
+def test_freekd_cli_shard_runs_on_all_devices(main, planetoid_dir, tmp_path):
+  out = tmp_path / "r.json"
+  argv = ["freekd", "--dataset", "cora", "--data-dir", str(planetoid_dir), "--seeds", "1"]
+  argv += ["--epochs", "6", "--warmup", "2", "--shard", "--json", str(out), "--no-progress"]
+  assert main(argv) == 0
+  res = json.loads(out.read_text())
+  assert res["devices"] == 8
+  accs = np.array(res["baseline_test_acc"] + res["test_acc"][0])
+  assert np.all((accs >= 0) & (accs <= 1)) and accs.max() > 0.3

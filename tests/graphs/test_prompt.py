@@ -33,3 +33,13 @@ def test_bad_prompt_arguments():
     FeaturePrompt(3, kind="deep", rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match="prompt clip must be > 0"):
     FeaturePrompt(3, clip=0.0, rngs=nnx.Rngs(0))
+
+
+def test_nodewise_prompt_gradient_is_finite_on_featureless_nodes():
+  # Zero feature rows (Citeseer's isolated nodes, padding) give a zero prompt row at init;
+  # the norm bound must not turn that into 0/0 gradients.
+  prompt = FeaturePrompt(5, kind="nodewise", clip=0.1, rngs=nnx.Rngs(0))
+  x = jnp.concatenate([jnp.zeros((2, 5)), jnp.ones((3, 5))])
+  graphdef, params = nnx.split(prompt, nnx.Param)
+  grads = jax.grad(lambda p: jnp.sum(nnx.merge(graphdef, p)(x) ** 2))(params)
+  assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
