@@ -1,8 +1,10 @@
 """Single GNN vs FreeKD vs FreeKD-Prompt vs FreeKD++ (and ablations) on Cora / Citeseer.
 
 Every finished run is appended as one JSON line to ``--runs`` (resumable: runs already there
-are skipped), and ``--report`` turns that file into the markdown tables of
-``benchmarks/results/freekd.md``. Runs are ordered as given, so put the most important first::
+are skipped; each line records the JAX platform it ran on), and ``--report`` turns that file into
+the markdown tables of ``benchmarks/results/freekd.md`` (seconds per epoch from CPU runs where a
+cell has any, else marked with the platform). Runs are ordered as given, so put the most
+important first::
 
   PYTHONPATH=. nice python benchmarks/freekd_compare.py --datasets cora --backbones gcn \\
       --methods single,freekd,random_direction,no_structure --seeds 10 --split public
@@ -20,6 +22,7 @@ import platform
 import subprocess
 import time
 
+import jax
 import numpy as np
 
 from graphs import (
@@ -55,10 +58,16 @@ def _key(rec):
   return (rec["dataset"], rec["split"], rec["backbone"], rec["method"], rec["seed"])
 
 
+def _platform() -> str:
+  dev = jax.devices()[0]
+  return "cpu" if dev.platform == "cpu" else f"{dev.platform} ({dev.device_kind})"
+
+
 def run(args):
+  runs = pathlib.Path(args.runs)
   done = set()
-  if RUNS.exists():
-    done = {_key(json.loads(line)) for line in RUNS.read_text().splitlines() if line}
+  if runs.exists():
+    done = {_key(json.loads(line)) for line in runs.read_text().splitlines() if line}
   train_config = TrainConfig(epochs=args.epochs, patience=args.patience)
   for dataset in args.datasets.split(","):
     base = load_planetoid(dataset, args.data_dir)
@@ -103,7 +112,8 @@ def run(args):
               config=dataclasses.asdict(cfg),
             )
           rec["wall_s"] = time.perf_counter() - start
-          with RUNS.open("a") as f:
+          rec["platform"] = _platform()
+          with runs.open("a") as f:
             f.write(json.dumps(rec) + "\n")
           print(
             json.dumps(
@@ -114,7 +124,7 @@ def run(args):
 
 
 def report(args):
-  recs = [json.loads(line) for line in RUNS.read_text().splitlines() if line]
+  recs = [json.loads(line) for line in pathlib.Path(args.runs).read_text().splitlines() if line]
   groups: dict = {}
   for r in recs:
     groups.setdefault((r["dataset"], r["split"], r["backbone"], r["method"]), []).append(r)
@@ -141,14 +151,19 @@ def report(args):
       delta = (
         f"{np.mean(paired):+.2f} ± {np.std(paired):.2f}" if method != "single" and paired else "–"
       )
-      spe = np.median([r["seconds_per_epoch"] for r in rs])
+      on_cpu = [r["seconds_per_epoch"] for r in rs if r.get("platform", "cpu") == "cpu"]
+      spe = (
+        f"{np.median(on_cpu):.3f}"
+        if on_cpu
+        else f"{np.median([r['seconds_per_epoch'] for r in rs]):.3f} ({rs[0]['platform']})"
+      )
       paper = PAPER.get(ds, {}).get(bb if method == "single" else method, None)
       paper_s = (
         f"{paper:.2f}" if paper is not None and method in ("single", "freekd", "prompt") else "–"
       )
       lines.append(
         f"| {ds} | {bb} | {method} | {len(rs)} | {per} | {acc.mean(1).mean():.2f} ± "
-        f"{acc.mean(1).std():.2f} | {delta} | {spe:.3f} | {paper_s} |"
+        f"{acc.mean(1).std():.2f} | {delta} | {spe} | {paper_s} |"
       )
     lines.append("")
   print("\n".join(lines))
@@ -164,7 +179,6 @@ def machine() -> str:
     platform.processor(),
   )
   import flax
-  import jax
   import optax
 
   git = ["git", "rev-parse", "--short", "HEAD"]
@@ -185,6 +199,7 @@ if __name__ == "__main__":
     )
     + "/planetoid",
   )
+  p.add_argument("--runs", default=str(RUNS), help="JSON-lines file of finished runs")
   p.add_argument("--datasets", default="cora,citeseer")
   p.add_argument("--backbones", default="gcn,gat,sage")
   p.add_argument("--methods", default=",".join(METHODS))

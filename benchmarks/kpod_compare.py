@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import shlex
 import sys
 
 from distill import _kpod_cli
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
   )
   args = parser.parse_args(argv)
   argv = sys.argv[1:] if argv is None else argv
-  args.command_line = " ".join(["PYTHONPATH=. python benchmarks/kpod_compare.py", *argv])
+  args.command_line = "PYTHONPATH=. python benchmarks/kpod_compare.py " + shlex.join(argv)
   return _kpod_cli.run(args)
 
 

@@ -30,6 +30,7 @@ LABELS = {
 
 
 def _machine() -> str:
+  """One line naming this process's machine: CPU, accelerator (if any) and library versions."""
   cpu = "unknown CPU"
   try:
     for line in open("/proc/cpuinfo", encoding="utf-8"):
@@ -42,11 +43,32 @@ def _machine() -> str:
   import jax
   import optax
 
+  devices = jax.devices()
+  accel = (
+    "no GPU"
+    if devices[0].platform == "cpu"
+    else f"{len(devices)} × {devices[0].device_kind} (runs on it)"
+  )
   return (
-    f"{os.cpu_count()} CPU cores (`nproc` = {os.cpu_count()}), {cpu}, no GPU; "
+    f"{os.cpu_count()} CPU cores (`nproc` = {os.cpu_count()}), {cpu}, {accel}; "
     f"Python {platform.python_version()}, jax {jax.__version__}, flax {flax.__version__}, "
     f"optax {optax.__version__}"
   )
+
+
+def _machines_line(results: list[dict], fallback: str) -> str:
+  """The report's machine sentence: the machines the results record (else ``fallback``)."""
+  machines = sorted({r["machine"] for r in results if r.get("machine")})
+  if any(not r.get("machine") for r in results) or not machines:
+    machines.append(fallback)
+  line = "Machine: " + "; ".join(dict.fromkeys(machines)) + "."
+  load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+  if load > (os.cpu_count() or 1) and not any("×" in m for m in machines):
+    line += (
+      " The machine was shared with other jobs (load average above the core count), so "
+      "wall-clock times are indicative only."
+    )
+  return line
 
 
 def _fmt(values: list[float]) -> str:
@@ -55,9 +77,20 @@ def _fmt(values: list[float]) -> str:
 
 
 def write_report(
-  path: pathlib.Path, results: list[dict], cfg: KPODConfig, command: str, seconds: float
+  path: pathlib.Path,
+  results: list[dict],
+  cfg: KPODConfig,
+  command: str,
+  seconds: float | None,
+  *,
+  machine: str | None = None,
+  merged: list[pathlib.Path] | None = None,
 ) -> None:
-  """Writes the Markdown report of a comparison (tables of accuracy, curves, paper numbers)."""
+  """Writes the Markdown report of a comparison (tables of accuracy, curves, paper numbers).
+
+  ``machine`` describes results that do not record their machine (default: this one);
+  ``merged`` names the result files a report merges, when it was not run in one go.
+  """
   methods = [m for m in LABELS if any(r["method"] == m for r in results)]
   seeds = sorted({r["seed"] for r in results})
   lines = [
@@ -65,10 +98,15 @@ def write_report(
     "",
     f"Command: `{command}`",
     "",
-    f"Machine: {_machine()}. The machine was shared with other jobs (load average above the "
-    "core count), so wall-clock times are indicative only.",
+    _machines_line(results, machine or _machine()),
     "",
-    f"Total wall time: {seconds / 60:.1f} min. Seeds: {seeds}.",
+    (
+      f"Total wall time: {seconds / 60:.1f} min. Seeds: {seeds}."
+      if merged is None
+      else f"Merged from {len(merged)} result files, each run on its own "
+      f"({', '.join(f'`{m.name}`' for m in merged)}); training time per run in the table. "
+      f"Seeds: {seeds}."
+    ),
     "",
     "Setup: student `fira_jax.models.Llama` "
     f"(d_model={cfg.d_model}, {cfg.num_layers} layers, {cfg.num_heads} heads, "
@@ -167,6 +205,38 @@ _OVERRIDES = (
 )
 
 
+def _merge(args: argparse.Namespace, cfg: KPODConfig, command: str) -> int:
+  """``--merge``: one report (and ``.json``) from several runs' saved results."""
+  results: list[dict] = []
+  for path in args.merge:
+    if not path.is_file():
+      raise ValueError(f"--merge: no results file {path} (the .json a run writes beside --out)")
+    try:
+      loaded = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+      raise ValueError(f"--merge: {path} is not JSON ({e})") from None
+    if not isinstance(loaded, list) or not all(
+      isinstance(r, dict) and {"method", "seed", "accuracy", "curve"} <= r.keys() for r in loaded
+    ):
+      raise ValueError(f"--merge: {path} is not a kpod-compare results list")
+    results += loaded
+  keys = [(r["seed"], r["method"]) for r in results]
+  dup = sorted({k for k in keys if keys.count(k) > 1})
+  if dup:
+    raise ValueError(f"--merge: (seed, method) {dup[0]} appears in more than one result")
+  epochs = {len(r["curve"]) for r in results}
+  if epochs != {cfg.epochs}:
+    raise ValueError(
+      f"--merge: the results were trained for {sorted(epochs)} epochs, the settings given say "
+      f"{cfg.epochs}; pass the runs' own options (e.g. --epochs)"
+    )
+  order = {m: i for i, m in enumerate(METHODS)}
+  results.sort(key=lambda r: (r["seed"], order.get(r["method"], len(order))))
+  write_report(args.out, results, cfg, command, None, machine=args.machine, merged=args.merge)
+  args.out.with_suffix(".json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+  return 0
+
+
 def _command(args: argparse.Namespace) -> str:
   """The command line that reproduces ``args`` (output paths left out)."""
   parts = ["fira-jax kpod-compare", "--seeds", *map(str, args.seeds), "--methods", *args.methods]
@@ -174,6 +244,9 @@ def _command(args: argparse.Namespace) -> str:
   for name in _OVERRIDES:
     if getattr(args, name, None) is not None:
       parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+  if getattr(args, "merge", None):
+    parts += ["--merge", *map(str, args.merge)]
+    parts += ["--machine", repr(args.machine)] if args.machine else []
   return " ".join(parts)
 
 
@@ -212,6 +285,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     help="JSONL of per-epoch metrics (default: next to --out)",
   )
   parser.add_argument("--quiet", action="store_true", help="no progress bars")
+  parser.add_argument(
+    "--merge",
+    type=pathlib.Path,
+    nargs="+",
+    default=None,
+    metavar="RESULTS_JSON",
+    help="write the report from the .json results of earlier runs (e.g. one seed per process "
+    "or machine, same settings) instead of training",
+  )
+  parser.add_argument(
+    "--machine",
+    default=None,
+    help="with --merge: the machine of merged results that do not record one",
+  )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -234,9 +321,11 @@ def run(args: argparse.Namespace) -> int:
       f"({cfg.weighting_steps}): the masks learn only after the warm-up"
     )
   command = getattr(args, "command_line", None) or _command(args)
+  if getattr(args, "merge", None):
+    return _merge(args, cfg, command)
   metrics = args.metrics or args.out.with_suffix(".metrics.jsonl")
   metrics.parent.mkdir(parents=True, exist_ok=True)
-  results, t0 = [], time.perf_counter()
+  results, t0, machine = [], time.perf_counter(), _machine()
   with open(metrics, "w", encoding="utf-8") as mf:
     for seed in args.seeds:
       prep = prepare(cfg, seed, progress=not args.quiet)
@@ -248,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
           flush=True,
         )
         r["weight_stats"] = prep.weight_stats
+        r["machine"] = machine
         results.append({k: v for k, v in r.items() if k != "losses"})
         write_report(args.out, results, cfg, command, time.perf_counter() - t0)
   args.out.with_suffix(".json").write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -148,6 +148,9 @@ class Prepared:
   weight_stats: dict[str, tuple[float, float, int]]
   kpod_schedule: KPODSchedule
   uniform_schedule: KPODSchedule
+  weighting_module: TokenWeighting | None = None  # trained; its answer predictor included
+  # (max question, max rationale) token lengths the module's inputs were padded to.
+  weighting_lengths: tuple[int, int] | None = None
 
 
 def _student_loss(model, batch, key):
@@ -274,6 +277,8 @@ def prepare(
     stats,
     KPODSchedule(d_kpod, clusters, **kw),
     KPODSchedule(d_unif, clusters, **kw),
+    weigher,
+    (max_q, max_r),
   )
 
 

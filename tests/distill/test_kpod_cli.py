@@ -74,6 +74,54 @@ def test_kpod_compare_writes_a_report(only_kpod, tmp_path, capsys, monkeypatch):
   assert "seed 0 answer_only" in capsys.readouterr().out
 
 
+def test_kpod_compare_merges_runs(only_kpod, tmp_path, capsys, monkeypatch):
+  # One seed per process (or machine), then one report: the same tables as one run.
+  prep = types.SimpleNamespace(weight_stats={"digit": (0.5, 0.0, 1)})
+  monkeypatch.setattr(_kpod_cli, "prepare", lambda cfg, seed, progress: prep)
+  monkeypatch.setattr(_kpod_cli, "train_method", _fake_train)
+  common = ["--smoke", "--methods", "answer_only", "kpod", "--epochs", "2", "--quiet"]
+  for seeds, name in ((["0", "1"], "both"), (["0"], "s0"), (["1"], "s1")):
+    argv = ["kpod-compare", "--seeds", *seeds, *common, "--out", str(tmp_path / f"{name}.md")]
+    assert cli.main(argv) == 0
+  parts = [str(tmp_path / "s1.json"), str(tmp_path / "s0.json")]
+  out = tmp_path / "merged.md"
+  argv = ["kpod-compare", *common, "--merge", *parts, "--out", str(out)]
+  assert cli.main(argv) == 0
+  both, merged = (tmp_path / "both.md").read_text(), out.read_text()
+  assert merged[merged.index("## Exact") :] == both[both.index("## Exact") :]
+  assert "Merged from 2 result files" in merged and "`s1.json`, `s0.json`" in merged
+  assert "no GPU" in merged  # the machine each result recorded
+  assert json.loads(out.with_suffix(".json").read_text()) == json.loads(
+    (tmp_path / "both.json").read_text()
+  )
+  assert "--merge" in merged.splitlines()[2]
+  # Results without a recorded machine take --machine.
+  bare = tmp_path / "bare.json"
+  bare.write_text(
+    json.dumps(
+      [
+        {k: v for k, v in r.items() if k != "machine"}
+        for r in json.loads((tmp_path / "s0.json").read_text())
+      ]
+    )
+  )
+  argv = ["kpod-compare", *common, "--merge", str(bare), "--machine", "one H200", "--out", str(out)]
+  assert cli.main(argv) == 0
+  assert "Machine: one H200." in out.read_text()
+  capsys.readouterr()
+  # Bad inputs: a missing file, a (seed, method) twice, other settings.
+  for extra, message in (
+    (["--merge", str(tmp_path / "nope.json")], "--merge: no results file"),
+    (["--merge", parts[0], parts[0]], "(1, 'answer_only') appears in more than one result"),
+    (["--merge", str(tmp_path / "both.md")], "is not JSON"),
+  ):
+    assert cli.main(["kpod-compare", *common, *extra, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+  argv = ["kpod-compare", "--smoke", "--epochs", "3", "--merge", parts[0], "--out", str(out)]
+  assert cli.main(argv) == 2
+  assert "trained for [2] epochs, the settings given say 3" in capsys.readouterr().err
+
+
 def test_kpod_compare_bad_argument(only_kpod, capsys):
   assert cli.main(["kpod-compare", "--epochs", "0"]) == 2
   assert "--epochs must be >= 1" in capsys.readouterr().err

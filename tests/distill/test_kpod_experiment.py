@@ -57,6 +57,14 @@ def test_prepared_weights_and_schedules(run):
     if word.isdigit()
   ]
   np.testing.assert_allclose(stats["digit"][0], np.mean(digits), rtol=1e-6)
+  # The trained module is kept and gives back the weights (inputs padded as recorded).
+  max_q, max_r = prep.weighting_lengths
+  batch = distill.encode_weighting(
+    prep.tok, prep.train[:4], max_question=max_q, max_rationale=max_r
+  )
+  again = prep.weighting_module.keep_probabilities(batch.rationale, batch.rationale_mask)
+  for row, w in zip(np.asarray(again), prep.token_weights[:4], strict=True):
+    np.testing.assert_allclose(row[: len(w)], w, rtol=1e-5)
   for sched in (prep.kpod_schedule, prep.uniform_schedule):
     np.testing.assert_array_equal(sched.given_steps(0), sched.num_steps - 1)
     np.testing.assert_array_equal(sched.given_steps(sched.num_stages), 0)
