@@ -130,3 +130,13 @@ def test_kpod_compare_bad_argument(only_kpod, capsys):
   assert "--weighting-warmup (10) must be smaller than --weighting-steps (10)" in (
     capsys.readouterr().err
   )
+
+
+def test_machine_line_names_an_accelerator(monkeypatch):
+  import jax
+
+  assert "no GPU" in _kpod_cli._machine()  # the tests run on the CPU
+  gpu = types.SimpleNamespace(platform="gpu", device_kind="NVIDIA H200")
+  monkeypatch.setattr(jax, "devices", lambda: [gpu, gpu])
+  line = _kpod_cli._machine()
+  assert "2 × NVIDIA H200 (runs on it)" in line and "no GPU" not in line
