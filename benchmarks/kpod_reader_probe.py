@@ -34,7 +34,15 @@ from distill._tokenizer import split_words
 
 @nnx.jit
 def _prefix_losses(predictor, batch, keep_BxR):
-  """Answer NLL (summed over answer tokens) for every prefix length: ``(B, R + 1)``."""
+  """The reader's answer loss for every prefix length of the masked rationale.
+
+  .. math::
+    L_{b,k} = -\\sum_t w_{b,t} \\log p(a_{b,t} \\mid q_b,\\ (m \\odot r)_{b,<k},\\ a_{b,<t}),
+    \\quad k = 0, \\dots, R
+
+  with ``m = keep_BxR`` (masked tokens become the predictor's mask vector) and ``w`` the answer
+  mask. Returns ``(B, R + 1)``; column ``k`` reads only the first ``k`` rationale tokens.
+  """
   b, r = batch.rationale.shape
 
   def one(k):
@@ -61,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--warmup", type=int, default=None, help="reader warm-up steps (default 400)")
   parser.add_argument("--smoke", action="store_true", help="tiny settings (seconds)")
   args = parser.parse_args(argv)
+  if args.problems < 1:
+    parser.error(f"--problems must be >= 1, got {args.problems}")
+  if args.warmup is not None and args.warmup < 1:
+    parser.error(f"--warmup must be >= 1, got {args.warmup}")
+  if not args.alpha >= 0:
+    parser.error(f"--alpha must be >= 0, got {args.alpha}")
   t0 = time.perf_counter()
   base = KPODConfig.smoke() if args.smoke else KPODConfig()
   # One step past the warm-up: the reader is then final (frozen) and the module exists.

@@ -4,11 +4,13 @@ written up as a Markdown report (the benchmark ``benchmarks/kpod_compare.py`` ru
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import os
 import pathlib
 import platform
+import shlex
 import time
 
 import numpy as np
@@ -56,14 +58,18 @@ def _machine() -> str:
   )
 
 
-def _machines_line(results: list[dict], fallback: str) -> str:
-  """The report's machine sentence: the machines the results record (else ``fallback``)."""
+def _machines_line(results: list[dict], fallback: str, *, live: bool) -> str:
+  """The report's machine sentence: the machines the results record (else ``fallback``).
+
+  ``live`` (the report of a run in progress, not a merge) adds a warning when this machine's
+  load average is above its core count, since the wall-clock times then are shared.
+  """
   machines = sorted({r["machine"] for r in results if r.get("machine")})
-  if any(not r.get("machine") for r in results) or not machines:
+  if fallback not in machines and (not machines or any(not r.get("machine") for r in results)):
     machines.append(fallback)
-  line = "Machine: " + "; ".join(dict.fromkeys(machines)) + "."
+  line = "Machine: " + "; ".join(machines) + "."
   load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-  if load > (os.cpu_count() or 1) and not any("×" in m for m in machines):
+  if live and load > (os.cpu_count() or 1):
     line += (
       " The machine was shared with other jobs (load average above the core count), so "
       "wall-clock times are indicative only."
@@ -98,7 +104,7 @@ def write_report(
     "",
     f"Command: `{command}`",
     "",
-    _machines_line(results, machine or _machine()),
+    _machines_line(results, machine or _machine(), live=merged is None),
     "",
     (
       f"Total wall time: {seconds / 60:.1f} min. Seeds: {seeds}."
@@ -220,8 +226,8 @@ def _merge(args: argparse.Namespace, cfg: KPODConfig, command: str) -> int:
     ):
       raise ValueError(f"--merge: {path} is not a kpod-compare results list")
     results += loaded
-  keys = [(r["seed"], r["method"]) for r in results]
-  dup = sorted({k for k in keys if keys.count(k) > 1})
+  counts = collections.Counter((r["seed"], r["method"]) for r in results)
+  dup = sorted(k for k, n in counts.items() if n > 1)
   if dup:
     raise ValueError(f"--merge: (seed, method) {dup[0]} appears in more than one result")
   epochs = {len(r["curve"]) for r in results}
@@ -239,15 +245,15 @@ def _merge(args: argparse.Namespace, cfg: KPODConfig, command: str) -> int:
 
 def _command(args: argparse.Namespace) -> str:
   """The command line that reproduces ``args`` (output paths left out)."""
-  parts = ["fira-jax kpod-compare", "--seeds", *map(str, args.seeds), "--methods", *args.methods]
+  parts = ["--seeds", *map(str, args.seeds), "--methods", *args.methods]
   parts += ["--smoke"] if args.smoke else []
   for name in _OVERRIDES:
     if getattr(args, name, None) is not None:
       parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
   if getattr(args, "merge", None):
     parts += ["--merge", *map(str, args.merge)]
-    parts += ["--machine", repr(args.machine)] if args.machine else []
-  return " ".join(parts)
+    parts += ["--machine", args.machine] if args.machine else []
+  return "fira-jax kpod-compare " + shlex.join(parts)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -339,6 +345,6 @@ def run(args: argparse.Namespace) -> int:
         r["weight_stats"] = prep.weight_stats
         r["machine"] = machine
         results.append({k: v for k, v in r.items() if k != "losses"})
-        write_report(args.out, results, cfg, command, time.perf_counter() - t0)
+        write_report(args.out, results, cfg, command, time.perf_counter() - t0, machine=machine)
   args.out.with_suffix(".json").write_text(json.dumps(results, indent=1), encoding="utf-8")
   return 0
