@@ -4,13 +4,11 @@ import jax
 import numpy as np
 import pytest
 
-from fira_jax import cli
+from fira_jax.lab import cli
 
 
 @pytest.fixture
-def main(monkeypatch):
-  # Only our subcommand: keeps this test independent of the other packages' modules.
-  monkeypatch.setattr(cli, "SUBCOMMANDS", {"freekd": cli.SUBCOMMANDS["freekd"]})
+def main():
   return cli.main
 
 

@@ -1,16 +1,14 @@
-"""Fixtures of the training tests: the CLI restricted to this package's subcommands."""
+"""Fixtures of the training tests: the CLI, a text corpus, a compilation cache."""
 
 import pytest
 
-import fira_jax.cli
+import fira_jax.lab.cli
 
 
 @pytest.fixture
-def cli(monkeypatch):
-  """``fira_jax.cli.main`` with only ``train``/``plot`` registered (others may not exist yet)."""
-  subs = {k: v for k, v in fira_jax.cli.SUBCOMMANDS.items() if k in ("train", "plot")}
-  monkeypatch.setattr(fira_jax.cli, "SUBCOMMANDS", subs)
-  return fira_jax.cli.main
+def cli():
+  """``fira-jax`` in-process (only the chosen command's module is imported)."""
+  return fira_jax.lab.cli.main
 
 
 @pytest.fixture

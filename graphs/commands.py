@@ -1,0 +1,5 @@
+"""``fira-jax graphs …``: the graph methods' commands."""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+  "freekd": ("graphs.cli", "train FreeKD, FreeKD-Prompt or FreeKD++ GNNs on Planetoid"),
+}
