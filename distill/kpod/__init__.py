@@ -44,7 +44,7 @@ from distill.kpod._math_data import (
   parse_gsm8k_answer,
 )
 from distill.kpod._problems import ProblemConfig, generate_problem, generate_problems
-from distill.kpod._report import LABELS, config_of, render_report, write_report
+from distill.kpod._report import LABELS, NOTES_MARKER, config_of, render_report, write_report
 from distill.kpod._schedule import (
   KPODSchedule,
   difficulty_budget,
@@ -66,6 +66,7 @@ from distill.kpod._weighting import (
 __all__ = [
   "KINDS",
   "LABELS",
+  "NOTES_MARKER",
   "METHODS",
   "AnswerPredictor",
   "Calculation",

@@ -222,11 +222,13 @@ def render_report(
     origin = f"Total wall time: {(seconds or 0.0) / 60:.1f} min. Seeds: {seeds}."
   else:
     commands = list(dict.fromkeys(r["command"] for r in runs if r.get("command")))
+    trained_by = "; ".join(f"`{c}`" for c in commands[:2])
+    if len(commands) > 2:
+      trained_by = f"`{commands[0]}` and {len(commands) - 1} more (each run records its own)"
     origin = (
       f"Merged from {len(merged)} runs file{'s' if len(merged) != 1 else ''} "
-      f"({', '.join(f'`{pathlib.Path(m).name}`' for m in merged)}): {len(runs)} runs, "
-      f"each trained by one of: {'; '.join(f'`{c}`' for c in commands)}. Training time per "
-      f"run in the table. Seeds: {seeds}."
+      f"({', '.join(f'`{pathlib.Path(m).name}`' for m in merged)}): {len(runs)} runs, trained "
+      f"by {trained_by}. Training time per run in the table. Seeds: {seeds}."
     )
   kpod = by_method.get("kpod", [])
   sample = kpod[0]["metrics"]["sample"] if kpod else "n/a"

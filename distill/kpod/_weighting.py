@@ -193,7 +193,7 @@ def token_weighting_loss(
     freeze_predictor: when true (may be traced), no gradient reaches the answer predictor: the
       masks are learned against a fixed reader. Trained along with the masks, a predictor
       trained from scratch adapts to ever sparser masks until reading the rationale no longer
-      pays (measured in ``benchmarks/results/kpod.md``); a pretrained one, as in the paper,
+      pays (measured in ``benchmarks/results/distill/kpod.md``); a pretrained one, as in the paper,
       need not be frozen.
 
   Returns:
