@@ -1,8 +1,16 @@
-"""Distillation losses as pure functions of arrays, and KPOD (keypoint-based progressive CoT
-distillation) end to end."""
+"""Distillation losses as pure functions of arrays (one module per method), and KPOD
+(keypoint-based progressive CoT distillation) end to end in :mod:`distill.kpod`.
 
-from distill._answer_predictor import AnswerPredictor
-from distill._evaluate import exact_match, extract_answer
+``__all__`` lists the losses. KPOD's names are also reachable from ``distill`` (``distill.kpod``
+is loaded on first use), so ``distill.KPODConfig`` and ``distill.prepare`` keep working.
+"""
+
+import importlib
+import warnings
+
+from distill._annealing_kd import annealing_kd_loss, annealing_kd_objective, annealing_temperature
+from distill._continuation_kd import continuation_kd_loss
+from distill._hidden_state import LinearFilters, hidden_state_loss
 from distill._kd import (
   cross_entropy,
   kd_loss,
@@ -12,133 +20,60 @@ from distill._kd import (
   symmetric_kl_from_logits,
   token_kd_loss,
 )
-from distill._kpod_data import (
-  StudentBatch,
-  encode_student,
-  encode_weighting,
-  evaluate_exact_match,
-  greedy_generate,
-  rationale_token_weights,
-  token_logprobs,
-)
-from distill._kpod_experiment import (
-  METHODS,
-  KPODConfig,
-  embedding_table,
-  prepare,
-  token_kinds,
-  train_method,
-  weight_stats_by_kind,
-)
-from distill._kpod_loss import weighted_token_loss
-from distill._kpod_schedule import (
-  KPODSchedule,
-  difficulty_budget,
-  greedy_select,
-  kmeans,
-  step_difficulty,
-  submodular_value,
-  uniform_given_steps,
-)
-from distill._kpod_weighting import (
-  FrozenEmbedding,
-  TokenWeighting,
-  WeightingBatch,
-  gumbel_keep_mask,
-  token_weighting_loss,
-)
-from distill._layerwise import (
-  LinearFilters,
-  hidden_state_loss,
-  moebert_loss,
-  ted_loss,
-  universal_kd_loss,
-)
-from distill._math_data import (
-  Calculation,
-  MathProblem,
-  equation_steps,
-  format_number,
-  load_gsm8k,
-  load_svamp,
-  parse_gsm8k_answer,
-)
-from distill._nnx_train import NNXTrainer
-from distill._problems import ProblemConfig, generate_problem, generate_problems
-from distill._schedules import (
-  annealing_kd_loss,
-  annealing_kd_objective,
-  annealing_temperature,
-  continuation_kd_loss,
-  pro_kd_loss,
-  pro_kd_temperature,
-  reweighted_kd_loss,
-  rw_kd_meta_gradient,
-)
-from distill._tokenizer import WordTokenizer, split_words
+from distill._moebert import moebert_loss
+from distill._pro_kd import pro_kd_loss, pro_kd_temperature
+from distill._rw_kd import reweighted_kd_loss, rw_kd_meta_gradient
+from distill._ted import ted_loss
+from distill._universal_kd import universal_kd_loss
 
 __all__ = [
-  "AnswerPredictor",
-  "Calculation",
-  "FrozenEmbedding",
-  "KPODConfig",
-  "KPODSchedule",
   "LinearFilters",
-  "METHODS",
-  "MathProblem",
-  "NNXTrainer",
-  "ProblemConfig",
-  "StudentBatch",
-  "TokenWeighting",
-  "WeightingBatch",
-  "WordTokenizer",
   "annealing_kd_loss",
   "annealing_kd_objective",
   "annealing_temperature",
   "continuation_kd_loss",
   "cross_entropy",
-  "difficulty_budget",
-  "embedding_table",
-  "encode_student",
-  "encode_weighting",
-  "equation_steps",
-  "evaluate_exact_match",
-  "exact_match",
-  "extract_answer",
-  "format_number",
-  "generate_problem",
-  "generate_problems",
-  "greedy_generate",
-  "greedy_select",
-  "gumbel_keep_mask",
   "hidden_state_loss",
   "kd_loss",
   "kl_divergence_from_logits",
-  "kmeans",
   "label_smoothing_loss",
-  "load_gsm8k",
-  "load_svamp",
   "moebert_loss",
-  "parse_gsm8k_answer",
-  "prepare",
   "pro_kd_loss",
   "pro_kd_temperature",
-  "rationale_token_weights",
   "reweighted_kd_loss",
   "rw_kd_meta_gradient",
   "smooth_labels",
-  "split_words",
-  "step_difficulty",
-  "submodular_value",
   "symmetric_kl_from_logits",
   "ted_loss",
   "token_kd_loss",
-  "token_logprobs",
-  "token_weighting_loss",
-  "token_kinds",
-  "train_method",
-  "weight_stats_by_kind",
-  "uniform_given_steps",
   "universal_kd_loss",
-  "weighted_token_loss",
 ]
+# Deprecated here: name -> the module that has it now.
+_DEPRECATED = {
+  "embedding_table": "distill.kpod",
+  "token_kinds": "distill.kpod",
+  "weight_stats_by_kind": "distill.kpod",
+  "NNXTrainer": "fira_jax.lab",
+}
+
+
+def __getattr__(name: str):
+  # KPOD's names (``distill.KPODConfig``, ``distill.prepare``, ...) load distill.kpod on use.
+  if name in _DEPRECATED:
+    new = _DEPRECATED[name]
+    warnings.warn(
+      f"distill.{name} is deprecated and will be removed in 0.3; use {new}.{name}",
+      DeprecationWarning,
+      stacklevel=2,
+    )
+    return getattr(importlib.import_module(new), name)
+  if name.startswith("__"):
+    raise AttributeError(name)
+  kpod = importlib.import_module("distill.kpod")
+  if name in kpod.__all__:
+    return getattr(kpod, name)
+  raise AttributeError(f"module 'distill' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted({*globals(), *importlib.import_module("distill.kpod").__all__, *_DEPRECATED})

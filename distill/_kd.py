@@ -10,7 +10,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from distill import _validation as v
+from distill._validation import (
+  check_in_unit_interval,
+  check_ndim,
+  check_positive,
+  check_same_shape,
+  check_where,
+)
 
 Array = jax.Array
 
@@ -40,8 +46,8 @@ def kl_divergence_from_logits(
   Returns:
     The divergence per example, shape ``(...)`` (``axis`` removed).
   """
-  v.check_same_shape("p_logits", p_logits, "q_logits", q_logits)
-  v.check_where("where", where, jnp.shape(p_logits))
+  check_same_shape("p_logits", p_logits, "q_logits", q_logits)
+  check_where("where", where, jnp.shape(p_logits))
   log_p = _masked_log_softmax(jnp.asarray(p_logits), axis, where)
   log_q = _masked_log_softmax(jnp.asarray(q_logits), axis, where)
   terms = jnp.exp(log_p) * (log_p - log_q)
@@ -84,8 +90,8 @@ def kd_loss(
   References:
     Hinton, Vinyals, Dean, *Distilling the Knowledge in a Neural Network*, arXiv:1503.02531.
   """
-  v.check_same_shape("student_logits", student_logits, "teacher_logits", teacher_logits)
-  v.check_positive("temperature", temperature)
+  check_same_shape("student_logits", student_logits, "teacher_logits", teacher_logits)
+  check_positive("temperature", temperature)
   t = jnp.asarray(temperature)
   t_c = jnp.expand_dims(t, axis) if t.ndim else t
   zs = jnp.asarray(student_logits) / t_c
@@ -115,11 +121,11 @@ def token_kd_loss(
   Returns:
     Per-sequence loss, shape ``(B,)``; a sequence with no valid token gives 0.
   """
-  v.check_ndim("student_logits", student_logits, 3)
+  check_ndim("student_logits", student_logits, 3)
   per_token = kd_loss(student_logits, teacher_logits, temperature=temperature)
   if where is None:
     return jnp.mean(per_token, axis=-1)
-  v.check_where("where", where, per_token.shape)
+  check_where("where", where, per_token.shape)
   m = jnp.asarray(where, per_token.dtype)
   return jnp.sum(per_token * m, axis=-1) / jnp.maximum(jnp.sum(m, axis=-1), 1.0)
 
@@ -142,7 +148,7 @@ def smooth_labels(labels: ArrayLike, num_classes: int, *, alpha: ArrayLike = 0.1
   """
   if not isinstance(num_classes, int) or num_classes < 2:
     raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-  v.check_in_unit_interval("alpha", alpha)
+  check_in_unit_interval("alpha", alpha)
   one_hot = jax.nn.one_hot(labels, num_classes)
   return one_hot * (1.0 - alpha) + (1.0 - one_hot) * alpha / (num_classes - 1)
 
@@ -194,7 +200,7 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
 
 def symmetric_kl_from_logits(p_logits: ArrayLike, q_logits: ArrayLike) -> Array:
   r"""Symmetric KL per example: :math:`\tfrac12 \sum_c (p_c - q_c)(\log p_c - \log q_c)`."""
-  v.check_same_shape("p_logits", p_logits, "q_logits", q_logits)
+  check_same_shape("p_logits", p_logits, "q_logits", q_logits)
   log_p = jax.nn.log_softmax(jnp.asarray(p_logits))
   log_q = jax.nn.log_softmax(jnp.asarray(q_logits))
   return 0.5 * jnp.sum((jnp.exp(log_p) - jnp.exp(log_q)) * (log_p - log_q), axis=-1)

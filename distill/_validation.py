@@ -55,3 +55,10 @@ def check_nonempty_sequence(name: str, seq: Any) -> None:
   """Raises ``ValueError`` when a list of per-layer arrays is empty."""
   if len(seq) == 0:
     raise ValueError(f"{name} must hold at least one array, got an empty sequence")
+
+
+def check_layers(name_a: str, a: Any, name_b: str, b: Any) -> None:
+  """Raises ``ValueError`` unless two per-layer lists are non-empty and equally long."""
+  check_nonempty_sequence(name_a, a)
+  if len(a) != len(b):
+    raise ValueError(f"{name_a} and {name_b} must hold as many layers, got {len(a)} and {len(b)}")

@@ -1,5 +1,5 @@
 """``fira-jax distill …``: the distillation methods' commands."""
 
 COMMANDS: dict[str, tuple[str, str]] = {
-  "kpod": ("distill._kpod_cli", "KPOD vs CoT distillation and ablations, generated data"),
+  "kpod": ("distill.kpod.cli", "KPOD vs CoT distillation and ablations, generated data"),
 }

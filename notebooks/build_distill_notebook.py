@@ -29,7 +29,7 @@ CELLS = [
     "import jax.numpy as jnp\n"
     "import matplotlib.pyplot as plt\n"
     "import numpy as np\n\n"
-    "import distill\n\n"
+    "import distill\nfrom distill import kpod\n\n"
     'SMALL = os.environ.get("FIRA_JAX_NOTEBOOK_SMALL") == "1"\n'
     "print('small settings' if SMALL else 'full settings')"
   ),
@@ -72,7 +72,7 @@ CELLS = [
     "Numbers and operators should stand out from filler. Bars are coloured by the token's "
     "role: operand digits, result digits (after an `=`), the final result (after the last "
     "`=`, the number the answer repeats), operators, other words. With the small settings "
-    "the module is barely trained; `benchmarks/results/kpod.md` has the full-size weights."
+    "the module is barely trained; `benchmarks/results/distill/kpod.md` has the full-size weights."
   ),
   new_code_cell(
     "colors = {'operand': 'tab:blue', 'result': 'tab:green', 'final result': 'tab:red',\n"
@@ -80,14 +80,14 @@ CELLS = [
     "fig, axes = plt.subplots(3, 1, figsize=(14, 7))\n"
     "for ax, p, w in zip(axes, prep.train, prep.token_weights, strict=False):\n"
     "  words = [prep.tok.itos[t] for s in p.steps for t in prep.tok.encode(s)]\n"
-    "  kinds = distill.token_kinds(words)\n"
+    "  kinds = kpod.token_kinds(words)\n"
     "  ax.bar(range(len(w)), w, color=[colors[k] for k in kinds])\n"
     "  ax.set_xticks(range(len(w)), words, rotation=90, fontsize=8)\n"
     "  ax.set_ylim(0, 1)\n"
     "handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]\n"
     "axes[0].legend(handles, list(colors), ncol=5, fontsize=8)\n"
     "plt.tight_layout(); plt.show()\n\n"
-    "stats = distill.weight_stats_by_kind(prep.tok, prep.train, prep.token_weights)\n"
+    "stats = kpod.weight_stats_by_kind(prep.tok, prep.train, prep.token_weights)\n"
     "print({k: round(mean, 3) for k, (mean, _, _) in stats.items()})"
   ),
   new_markdown_cell(

@@ -1,0 +1,117 @@
+"""KPOD: keypoint-based progressive chain-of-thought distillation (Feng et al., ICML 2024,
+arXiv:2405.16064), end to end with the project's LLaMA as the student.
+
+The pieces: a token weighting module that learns which rationale tokens are keypoints
+(:class:`TokenWeighting`, :func:`token_weighting_loss`), the in-rationale progressive schedule
+(:func:`step_difficulty`, :func:`difficulty_budget`, :class:`KPODSchedule`), the weighted
+distillation loss (:func:`weighted_token_loss`); data (GSM8K/SVAMP loaders, a generator of
+multi-step problems, a digit-splitting tokenizer, exact-match evaluation); and the comparison
+against its ablations (:class:`KPODConfig`, :func:`prepare`, :func:`train_method`, the report
+:func:`render_report`), also run as ``fira-jax distill kpod`` (:mod:`distill.kpod.cli`).
+"""
+
+from distill.kpod._answer_predictor import AnswerPredictor
+from distill.kpod._data import (
+  StudentBatch,
+  encode_student,
+  encode_weighting,
+  evaluate_exact_match,
+  greedy_generate,
+  rationale_token_weights,
+  token_logprobs,
+)
+from distill.kpod._evaluate import exact_match, extract_answer
+from distill.kpod._experiment import (
+  KINDS,
+  METHODS,
+  KPODConfig,
+  Prepared,
+  default_student,
+  embedding_table,
+  prepare,
+  token_kinds,
+  train_method,
+  weight_stats_by_kind,
+)
+from distill.kpod._loss import weighted_token_loss
+from distill.kpod._math_data import (
+  Calculation,
+  MathProblem,
+  equation_steps,
+  format_number,
+  load_gsm8k,
+  load_svamp,
+  parse_gsm8k_answer,
+)
+from distill.kpod._problems import ProblemConfig, generate_problem, generate_problems
+from distill.kpod._report import LABELS, NOTES_MARKER, config_of, render_report, write_report
+from distill.kpod._schedule import (
+  KPODSchedule,
+  difficulty_budget,
+  greedy_select,
+  kmeans,
+  step_difficulty,
+  submodular_value,
+  uniform_given_steps,
+)
+from distill.kpod._tokenizer import WordTokenizer, split_words
+from distill.kpod._weighting import (
+  FrozenEmbedding,
+  TokenWeighting,
+  WeightingBatch,
+  gumbel_keep_mask,
+  token_weighting_loss,
+)
+
+__all__ = [
+  "KINDS",
+  "LABELS",
+  "NOTES_MARKER",
+  "METHODS",
+  "AnswerPredictor",
+  "Calculation",
+  "FrozenEmbedding",
+  "KPODConfig",
+  "KPODSchedule",
+  "MathProblem",
+  "Prepared",
+  "ProblemConfig",
+  "StudentBatch",
+  "TokenWeighting",
+  "WeightingBatch",
+  "WordTokenizer",
+  "config_of",
+  "default_student",
+  "difficulty_budget",
+  "embedding_table",
+  "encode_student",
+  "encode_weighting",
+  "equation_steps",
+  "evaluate_exact_match",
+  "exact_match",
+  "extract_answer",
+  "format_number",
+  "generate_problem",
+  "generate_problems",
+  "greedy_generate",
+  "greedy_select",
+  "gumbel_keep_mask",
+  "kmeans",
+  "load_gsm8k",
+  "load_svamp",
+  "parse_gsm8k_answer",
+  "prepare",
+  "rationale_token_weights",
+  "render_report",
+  "split_words",
+  "step_difficulty",
+  "submodular_value",
+  "token_kinds",
+  "token_logprobs",
+  "token_weighting_loss",
+  "train_method",
+  "uniform_given_steps",
+  "weight_stats_by_kind",
+  "weighted_token_loss",
+  "write_report",
+]

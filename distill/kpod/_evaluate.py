@@ -1,0 +1,52 @@
+"""Exact-match evaluation of generated rationales' final answers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from distill.kpod._math_data import format_number
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def extract_answer(text: str) -> str | None:
+  """The final answer of a generated rationale, normalised (``None`` when there is none).
+
+  The number after the last ``####`` when present, else the last number of the text.
+  """
+  if "####" in text:
+    found = _NUMBER.search(text.rsplit("####", 1)[1].replace(" ", ""))
+    candidate = found.group(0) if found else None
+  else:
+    matches = _NUMBER.findall(text)
+    candidate = matches[-1] if matches else None
+  if candidate is None:
+    return None
+  try:
+    return format_number(candidate)
+  except ValueError:
+    return None
+
+
+def exact_match(predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+  """Per-example exact match of extracted answers against reference answers.
+
+  Args:
+    predictions: generated texts (rationale and answer).
+    references: reference answers (numbers as text).
+
+  Returns:
+    Boolean array ``(N,)``; its mean is the exact-match accuracy.
+  """
+  if len(predictions) != len(references):
+    raise ValueError(
+      f"predictions and references must have the same length, got {len(predictions)} "
+      f"and {len(references)}"
+    )
+  return np.array(
+    [extract_answer(p) == format_number(r) for p, r in zip(predictions, references, strict=True)],
+    dtype=bool,
+  )
