@@ -17,32 +17,40 @@ class TrainConfig:
     ``fira-jax train --model llama_tiny --optimizer fira --steps 200 --out runs/fira``
 
   Attributes:
-    out: run folder (tokenizer, checkpoints, ``metrics.jsonl``, ``summary.json``).
-    model: a name of :data:`fira_jax.models.CONFIGS`.
-    optimizer: ``adamw``, ``galore``, ``fira`` or ``lora``.
-    rank: rank of GaLore/Fira/LoRA; None picks the model's paper-style rank (width / 4).
-    update_proj_gap: projector refresh gap T.
-    alpha: GaLore ``scale`` / Fira ``alpha``.
-    lora_alpha: LoRA α (update scaled by α / r).
-    lr: peak learning rate; None picks 0.01 for galore/fira and 0.001 for adamw/lora (paper).
-    warmup_steps: linear warm-up; None means 10% of ``steps``.
-    min_lr_ratio: the cosine ends at this fraction of ``lr``.
-    weight_decay: decoupled weight decay.
-    clip: global-norm gradient clipping (0 disables).
-    batch_size, seq_len, steps: global batch, sequence length, optimizer steps.
-    eval_every, eval_batches: validation cadence and size.
-    checkpoint_every: checkpoint cadence (a final checkpoint is always written).
-    log_every: metrics cadence (each log synchronises the device).
-    resume: continue from the latest checkpoint in ``out``.
-    seed: model initialisation and data order.
-    dtype: compute dtype, ``float32`` or ``bfloat16`` (parameters/optimizer state float32).
-    data, tokenizer, vocab_size, val_fraction, max_docs: see :func:`fira_jax.data.prepare_data`.
-    mesh_data: size of the ``data`` mesh axis; the rest of the devices form ``fsdp``.
-    fira_options: extra keyword arguments for ``fira_jax.fira`` (ablations).
-    projector: GaLore/Fira projector, ``svd`` (exact SVD, official), ``eigh`` (exact subspaces
-      from the smaller Gram matrix, faster) or ``rsvd`` (randomized).
-    stop_at_step: stop (after checkpointing) at this step, as a pre-empted job would.
-    progress: show the tqdm bar.
+    out: run folder: tokenizer, checkpoints, metrics.jsonl, summary.json
+    model: model config (a name of fira_jax.models.CONFIGS)
+    optimizer: optimizer (adamw, galore, fira or lora)
+    rank: rank of GaLore/Fira/LoRA (default: the model's paper-style rank, width/4)
+    update_proj_gap: steps between projector refreshes T (GaLore/Fira)
+    alpha: GaLore scale / Fira alpha
+    lora_alpha: LoRA alpha (update scaled by alpha/rank)
+    lr: peak learning rate (default: 0.01 for galore/fira, 0.001 for adamw/lora, as in the
+      papers)
+    warmup_steps: linear warm-up steps (default: 10% of steps)
+    min_lr_ratio: the cosine decays to this fraction of lr
+    weight_decay: decoupled weight decay
+    clip: clip the global gradient norm (0: off)
+    batch_size: global batch size (divisible by the device count)
+    seq_len: sequence length
+    steps: optimizer steps
+    eval_every: validation every N steps
+    eval_batches: validation batches
+    checkpoint_every: checkpoint every N steps (a final checkpoint is always written)
+    log_every: metrics every N steps (each log synchronises the device)
+    resume: continue from the last checkpoint in out
+    seed: seed of the initialisation and data order
+    dtype: compute dtype, float32 or bfloat16 (parameters and optimizer state stay float32)
+    data: stdlib | text:PATH | tfds:NAME (see fira_jax.data.prepare_data)
+    tokenizer: byte | bpe (trained on the training split) | path/to/tokenizer.json
+    vocab_size: BPE vocabulary size
+    val_fraction: fraction of documents held out
+    max_docs: use at most N documents per split
+    mesh_data: size of the 'data' mesh axis (the other devices form 'fsdp')
+    fira_options: extra keyword arguments for fira_jax.fira (ablations)
+    projector: GaLore/Fira projector: svd (exact, official), eigh (exact subspaces from the
+      smaller Gram matrix, faster) or rsvd (randomized, fastest)
+    stop_at_step: stop (after a checkpoint) at this step, like a pre-empted job
+    progress: show the progress bar
   """
 
   out: str

@@ -4,7 +4,6 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 
 from fira_jax.train import TrainConfig, read_metrics, train
 
@@ -97,27 +96,3 @@ def test_lora_trains_only_adapters_and_keeps_frozen_weights(shakespeare, tmp_pat
   other = 2 * 257 * d + (2 * layers + 1) * d
   assert summary["params"] == adapters + other
   assert summary["optimizer_state_bytes"] == 2 * 4 * (adapters + other) + 8
-
-
-@pytest.mark.parametrize(
-  "extra, match",
-  [
-    (["--data", "text:/nonexistent/corpus.txt"], "no such file or folder: /nonexistent"),
-    (["--data", "tfds:c4/en:3.1.0"], "tfds"),
-    (["--data", "wikipedia"], "--data must be 'stdlib'"),
-    (["--batch-size", "6"], "--batch-size 6 must be divisible by the 8 devices"),
-    (["--steps", "0"], "--steps must be a positive int"),
-  ],
-)
-def test_bad_arguments_give_one_line_errors(cli, shakespeare, tmp_path, capsys, extra, match):
-  args = _args(shakespeare, tmp_path / "bad", "--optimizer", "adamw", "--steps", "2", *extra)
-  assert cli(args) == 2
-  err = capsys.readouterr().err.strip()
-  assert err.startswith("fira-jax train: error:") and match in err
-  assert len(err.splitlines()) == 1
-
-
-def test_unknown_optimizer_is_rejected_by_argparse(cli, tmp_path, capsys):
-  with pytest.raises(SystemExit):
-    cli(["train", "--out", str(tmp_path), "--optimizer", "sgd"])
-  assert "invalid choice: 'sgd'" in capsys.readouterr().err

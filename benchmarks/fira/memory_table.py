@@ -1,6 +1,8 @@
 """Optimizer-state memory of the paper's LLaMA configurations (no allocation).
 
-Usage: python benchmarks/memory_table.py [--dtype bfloat16] [--out benchmarks/results/memory.md]
+Usage: python benchmarks/fira/memory_table.py [--dtype bfloat16] [--out FILE]
+
+The committed tables are in ``benchmarks/results/fira/memory.md``.
 
 Sizes every state with ``fira_jax.optimizer_state_bytes`` (``jax.eval_shape``), for AdamW
 (``optax.adamw``), GaLore and Fira at the official recipes' ranks, under both side rules:
@@ -18,25 +20,24 @@ import jax.numpy as jnp
 import optax
 
 import fira_jax
-from fira_jax._src.llama_shapes import (
-  PAPER_LLAMA,
-  PAPER_RANK,
-  llama_dimension_numbers,
-  llama_param_shapes,
-)
+from fira_jax.models import PAPER_RANKS
+from fira_jax.train import projected_dimension_numbers
+
+from _llama_shapes import PAPER_MODELS, llama_param_shapes  # isort: skip (beside this script)
 
 
-def table(dtype) -> str:
+def table(dtype, models=PAPER_MODELS) -> str:
+  """The markdown table of ``models`` with parameters (and so states) of ``dtype``."""
   lines = [
     "| model | params | rank | AdamW | GaLore std | Fira std | GaLore reverse_std | "
     "Fira reverse_std | Fira std saving vs AdamW |",
     "|---|---|---|---|---|---|---|---|---|",
   ]
   gib = lambda b: f"{b / 2**30:.3f} GiB"  # noqa: E731
-  for name in PAPER_LLAMA:
+  for name in models:
     params = llama_param_shapes(name, dtype=dtype)
-    dims = llama_dimension_numbers(params)
-    rank = PAPER_RANK[name]
+    dims = projected_dimension_numbers(params)
+    rank = PAPER_RANKS[name]
     n = sum(math.prod(x.shape) for x in jax.tree.leaves(params))
     adamw = fira_jax.optimizer_state_bytes(optax.adamw(1e-3), params)
     row = {"adamw": adamw}

@@ -1,9 +1,9 @@
 """One optimizer update, side by side: optax.adamw, optax.contrib.galore, ours, the official torch.
 
 Usage:
-  python benchmarks/optimizer_step.py --models llama_60m,llama_130m --repeats 20 \
-      --torch-python .torch-venv/bin/python --out benchmarks/results/optimizer.md
-  python benchmarks/optimizer_step.py --setup-torch .torch-venv   # builds the torch venv
+  python benchmarks/fira/optimizer_step.py --models llama_60m,llama_130m --repeats 20 \
+      --torch-python .torch-venv/bin/python --out optimizer_run.md
+  python benchmarks/fira/optimizer_step.py --setup-torch .torch-venv   # builds the torch venv
 
 A step is what a training loop runs: ``update`` then ``apply_updates`` with the state and the
 parameters donated (updated in place, as ``torch.optim.Optimizer.step`` does). Steady state
@@ -22,7 +22,6 @@ import json
 import math
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,11 +33,12 @@ import numpy as np
 import optax
 
 import fira_jax
-from fira_jax._src.llama_shapes import (
-  PAPER_RANK,
-  llama_dimension_numbers,
-  llama_param_shapes,
-)
+from fira_jax.lab import seeds
+from fira_jax.lab.machine import describe_machine
+from fira_jax.models import PAPER_RANKS
+from fira_jax.train import projected_dimension_numbers
+
+from _llama_shapes import llama_param_shapes  # isort: skip (beside this script)
 
 ALPHA = 0.25
 PROJECTORS = {  # timed by bench_svd; the first is the reference of the speed-ups
@@ -67,9 +67,9 @@ def _optimizers(rank: int, gap: int, dims) -> dict[str, optax.GradientTransforma
   }
 
 
-def _materialize(shapes, seed=0):
+def _materialize(shapes, purpose: str):
   leaves, treedef = jax.tree.flatten(shapes)
-  keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+  keys = jax.random.split(seeds.key(0, purpose), len(leaves))
   return jax.tree.unflatten(
     treedef,
     [0.02 * jax.random.normal(k, s.shape, s.dtype) for k, s in zip(keys, leaves, strict=True)],
@@ -100,10 +100,10 @@ def _log(msg: str) -> None:
 
 def bench_jax(model: str, repeats: int, gap: int = 200):
   shapes = llama_param_shapes(model)
-  params = _materialize(shapes, 0)
-  grads = jax.tree.map(lambda x: 1e-3 * x, _materialize(shapes, 1))
-  dims = llama_dimension_numbers(shapes)
-  rank = PAPER_RANK[model]
+  params = _materialize(shapes, "params")
+  grads = jax.tree.map(lambda x: 1e-3 * x, _materialize(shapes, "grads"))
+  dims = projected_dimension_numbers(shapes)
+  rank = PAPER_RANKS[model]
   steady_txs = _optimizers(rank, gap, dims)
   refresh_txs = _optimizers(rank, 1, dims)
   runners = {}
@@ -242,8 +242,7 @@ def main() -> None:
     return
   threads = os.cpu_count() or 1
   lines = [
-    f"Machine: {platform.processor() or platform.machine()}, {threads} CPU threads, "
-    f"{jax.devices()[0].platform}; jax {jax.__version__}, optax {optax.__version__}.",
+    f"Machine: {describe_machine()}.",
     "",
   ]
   for model in args.models.split(","):

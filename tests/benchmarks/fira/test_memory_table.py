@@ -1,4 +1,5 @@
-"""Optimizer-state bytes against the spec's analytic formula."""
+"""Optimizer-state bytes of the paper's LLaMA sizes against the spec's analytic formula, and the
+committed memory table."""
 
 import math
 
@@ -8,7 +9,10 @@ import optax
 import pytest
 
 import fira_jax
-from fira_jax._src.llama_shapes import PAPER_LLAMA, llama_dimension_numbers, llama_param_shapes
+from fira_jax.models import CONFIGS
+from fira_jax.train import projected_dimension_numbers
+
+from _llama_shapes import PAPER_MODELS, llama_param_shapes  # isort: skip (benchmarks/fira)
 
 
 def analytic_bytes(config, rank, optimizer, proj_type, itemsize):
@@ -16,7 +20,7 @@ def analytic_bytes(config, rank, optimizer, proj_type, itemsize):
   moments 2*m*r, one float32 limiter scalar (Fira); every other leaf 2*size; plus the int32
   step counters of the chain's pieces (projection, bias correction, weight decay, limiter)."""
   total = 0
-  d, f, _, layers = config
+  d, f, layers = config.d_model, config.ffn_dim, config.num_layers
   matrices = [(d, d)] * 4 + [(d, f), (d, f), (f, d)]
   for m, n in matrices * layers:
     big, small, r = max(m, n), min(m, n), min(rank, m, n)
@@ -40,10 +44,10 @@ def test_state_bytes_equal_the_analytic_formula(name, optimizer, proj_type):
   rank = {"llama_60m": 128, "llama_1b": 512, "llama_7b": 64}[name]
   factory = fira_jax.fira if optimizer == "fira" else fira_jax.galore
   tx = factory(
-    1e-2, rank, proj_type=proj_type, weight_dimension_numbers=llama_dimension_numbers(params)
+    1e-2, rank, proj_type=proj_type, weight_dimension_numbers=projected_dimension_numbers(params)
   )
   measured = fira_jax.optimizer_state_bytes(tx, params)
-  assert measured == analytic_bytes(PAPER_LLAMA[name], rank, optimizer, proj_type, itemsize=2)
+  assert measured == analytic_bytes(CONFIGS[name], rank, optimizer, proj_type, itemsize=2)
 
 
 def test_adamw_bytes_and_fira_saving_at_1b():
@@ -52,12 +56,20 @@ def test_adamw_bytes_and_fira_saving_at_1b():
   adamw = fira_jax.optimizer_state_bytes(optax.adamw(1e-3), params)
   assert adamw == 2 * 4 * n_params + 4
   fira = fira_jax.optimizer_state_bytes(
-    fira_jax.fira(1e-2, 512, weight_dimension_numbers=llama_dimension_numbers(params)), params
+    fira_jax.fira(1e-2, 512, weight_dimension_numbers=projected_dimension_numbers(params)), params
   )
   assert 0.3 < 1 - fira / adamw < 0.7  # the paper reports 61.1% at 1B (its own accounting)
 
 
 def test_nothing_is_allocated_for_a_7b_model():
   params = llama_param_shapes("llama_7b")
-  tx = fira_jax.fira(1e-2, 64, weight_dimension_numbers=llama_dimension_numbers(params))
+  tx = fira_jax.fira(1e-2, 64, weight_dimension_numbers=projected_dimension_numbers(params))
   assert fira_jax.optimizer_state_bytes(tx, params) > 10 * 2**30 / 4
+
+
+def test_the_committed_table_is_what_the_benchmark_prints(load_benchmark, results_dir):
+  rows = load_benchmark("memory_table").table(jnp.bfloat16, models=("llama_60m", "llama_1b"))
+  committed = (results_dir / "memory.md").read_text(encoding="utf-8").splitlines()
+  for row in rows.splitlines():
+    assert row in committed, row
+  assert set(PAPER_MODELS) <= set(CONFIGS)

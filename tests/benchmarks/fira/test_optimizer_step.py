@@ -1,25 +1,20 @@
 """The optimizer benchmark runs on a tiny tree and its byte accounting is exact."""
 
-import importlib.util
-import pathlib
+import pytest
 
-import jax
+from fira_jax.models import CONFIGS, PAPER_RANKS, LlamaConfig
 
-from fira_jax._src import llama_shapes
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "optimizer_step.py"
+TINY = LlamaConfig(vocab_size=64, d_model=16, ffn_dim=40, num_heads=2, num_layers=2)
 
 
-def test_benchmark_runs_on_a_tiny_tree(monkeypatch):
-  spec = importlib.util.spec_from_file_location("optimizer_step", SCRIPT)
-  bench = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(bench)
-  monkeypatch.setitem(llama_shapes.PAPER_LLAMA, "tiny", (16, 40, 2, 2))
-  monkeypatch.setitem(bench.PAPER_RANK, "tiny", 4)
-  tiny = lambda name, dtype=jax.numpy.float32: llama_shapes.llama_param_shapes(  # noqa: E731
-    name, vocab_size=64, dtype=dtype
-  )
-  monkeypatch.setattr(bench, "llama_param_shapes", tiny)
+@pytest.fixture
+def bench(load_benchmark):
+  return load_benchmark("optimizer_step")
+
+
+def test_benchmark_runs_on_a_tiny_tree(bench, monkeypatch):
+  monkeypatch.setitem(CONFIGS, "tiny", TINY)
+  monkeypatch.setitem(PAPER_RANKS, "tiny", 4)
   times, refresh, bytes_, leaves, rank = bench.bench_jax("tiny", repeats=2, gap=200)
   assert (
     set(times)
@@ -35,16 +30,14 @@ def test_benchmark_runs_on_a_tiny_tree(monkeypatch):
   )
   assert all(len(t) == 2 and min(t) > 0 for t in times.values())
   assert set(refresh) == set(times) - {"optax_adamw"}
+  assert sum(projected for _, projected in leaves) == 7 * TINY.num_layers
   # Ours equal the spec's analytic formula, byte for byte.
   assert bytes_["optax_adamw"] == bench.analytic_bytes(leaves, rank, "adamw")
   assert bytes_["fira_jax_galore"] == bench.analytic_bytes(leaves, rank, "galore")
   assert bytes_["fira_jax_fira"] == bench.analytic_bytes(leaves, rank, "fira")
 
 
-def test_projector_benchmark_on_a_small_matrix():
-  spec = importlib.util.spec_from_file_location("optimizer_step", SCRIPT)
-  bench = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(bench)
+def test_projector_benchmark_on_a_small_matrix(bench):
   rows = bench.bench_svd(m=48, n=96, ranks=(4, 16), repeats=2)
   assert set(rows) == {4, 16}
   for res in rows.values():

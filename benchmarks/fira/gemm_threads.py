@@ -9,7 +9,7 @@ single-thread rows pin the process to one core with ``taskset``); torch runs in 
 
 Usage::
 
-  python benchmarks/gemm_threads.py --torch-python .torch-venv/bin/python
+  python benchmarks/fira/gemm_threads.py --torch-python .torch-venv/bin/python
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ def main():
         check=True,
       )
       results[("torch", threads)] = json.loads(proc.stdout)
+  from fira_jax.lab.machine import describe_machine  # noqa: PLC0415 (JAX not loaded before)
+
+  print(f"Machine: {describe_machine()}.\n")
   print("| m × n, rank | GEMM | library | threads | median time | GFLOP/s |")
   print("|---|---|---|---|---|---|")
   for i, (m, n, r) in enumerate(SHAPES):

@@ -1,0 +1,35 @@
+"""The fira benchmarks import their helper modules (``_llama_shapes``) from their own folder, as
+a script run from anywhere would."""
+
+import importlib.util
+import pathlib
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[3] / "benchmarks" / "fira"
+RESULTS = BENCHMARKS.parent / "results" / "fira"
+
+
+if str(BENCHMARKS) not in sys.path:  # before the test modules import the helpers
+  sys.path.insert(0, str(BENCHMARKS))
+
+
+@pytest.fixture
+def load_benchmark():
+  """``load_benchmark("memory_table")``: the script ``benchmarks/fira/memory_table.py`` as a
+  module (its ``main`` not run)."""
+
+  def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+  return load
+
+
+@pytest.fixture
+def results_dir() -> pathlib.Path:
+  """``benchmarks/results/fira``: the committed reports and runs files."""
+  return RESULTS
