@@ -89,7 +89,7 @@ def eigh_projector(grad_2d: jax.Array, rank: int, step: jax.Array) -> tuple[jax.
 
   which spans the same subspaces as the truncated SVD (:math:`\Lambda = S^2`). One
   :math:`s \times s` symmetric eigensolver instead of an :math:`m \times n` SVD: about 5× faster
-  on a CPU for LLaMA shapes (``benchmarks/results/optimizer.md``). Squaring the spectrum costs
+  on a CPU for LLaMA shapes (``benchmarks/results/fira/optimizer.md``). Squaring the spectrum costs
   accuracy only in directions with :math:`\sigma_i^2 < \epsilon\,\sigma_1^2` (float32
   :math:`\epsilon \approx 1.2\cdot10^{-7}`), which hold less than that share of the gradient's
   energy. Signs and, within repeated singular values, rotations differ from the SVD's (as two
@@ -128,7 +128,7 @@ def randomized_svd_projector(
   with q = ``power_iters``. It costs :math:`O(s b k (2q + 2))` flops (GEMMs) plus QRs of
   :math:`s \times k` matrices and one :math:`k \times k` eigensolver, instead of the exact
   SVD's :math:`O(s^2 b)` with a LAPACK SVD: 9–11× faster than :func:`svd_projector` at
-  2048 × 5461 with r = 128, ~5× with r = 512 (``benchmarks/results/optimizer.md``). It is exact
+  2048 × 5461 with r = 128, ~5× with r = 512 (``benchmarks/results/fira/optimizer.md``). It is exact
   when ``rank(G) <= k``, and when :math:`k = s` it is :func:`eigh_projector`. The power
   iterations orthonormalise only on the smaller side (one QR each): rounding then blurs only
   directions with :math:`\sigma_i^2 < \epsilon\,\sigma_1^2`, which hold less than that share of
