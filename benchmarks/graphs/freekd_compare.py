@@ -1,40 +1,38 @@
 """Single GNN vs FreeKD vs FreeKD-Prompt vs FreeKD++ (and ablations) on Cora / Citeseer.
 
-Every finished run is appended as one JSON line to ``--runs`` (resumable: runs already there
-are skipped; each line records the JAX platform it ran on), and ``--report`` turns that file into
-the markdown tables of ``benchmarks/results/freekd.md`` (seconds per epoch from CPU runs where a
-cell has any, else marked with the platform). Runs are ordered as given, so put the most
-important first::
+Every finished run is appended as one line to ``--runs`` (the :mod:`fira_jax.lab.results`
+format: method, seed, settings, metrics, machine, command; resumable: runs already there are
+skipped), and ``--report`` renders ``benchmarks/results/graphs/freekd.md`` from the runs (seconds
+per epoch from CPU runs where a cell has any, else marked with the accelerator). Runs are ordered
+as given, so put the most important first::
 
-  PYTHONPATH=. nice python benchmarks/freekd_compare.py --datasets cora --backbones gcn \\
+  PYTHONPATH=. nice python benchmarks/graphs/freekd_compare.py --datasets cora --backbones gcn \\
       --methods single,freekd,random_direction,no_structure --seeds 10 --split public
-  PYTHONPATH=. python benchmarks/freekd_compare.py --report
+  PYTHONPATH=. python benchmarks/graphs/freekd_compare.py --report
+
+Several processes (or machines) may write their own runs files; pass them all to ``--report``
+(``--runs a.jsonl --runs b.jsonl``), a run present twice is an error.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import pathlib
-import platform
-import subprocess
-import time
+import re
 
-import jax
 import numpy as np
 
-from graphs import (
-  FreeKDConfig,
-  TrainConfig,
-  load_planetoid,
-  random_split,
-  train_freekd,
-  train_node_classifier,
-)
+from fira_jax.lab import results, stats
+from graphs import FreeKDConfig, NodeTrainConfig, load_planetoid, random_split
+from graphs.freekd.cli import freekd_run, single_run
 
-RUNS = pathlib.Path(__file__).parent / "results" / "freekd_runs.jsonl"
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE.parent / "results" / "graphs"
+RUNS = RESULTS / "freekd_runs.jsonl"
+REPORT = RESULTS / "freekd.md"
+PAGE = HERE / "freekd_page.md"  # the page's fixed text; the tables replace {{TABLES}}
+KEY = ("settings.dataset", "settings.split", "settings.backbone", "method", "seed")
 METHODS = {  # name -> (number of GNNs, FreeKDConfig overrides); "single" is one GNN alone
   "single": (1, {}),
   "freekd": (2, {}),
@@ -46,160 +44,160 @@ METHODS = {  # name -> (number of GNNs, FreeKDConfig overrides); "single" is one
   "prompt_clip0.01": (2, {"prompt": "shared", "prompt_clip": 0.01}),
   "plusplus": (3, {"feature_mask_rate": 0.1, "edge_drop_rate": 0.1}),
 }
-# Paper numbers (percent) as extracted in the spec (section 9, tag [R]); their split is most
-# likely 60/20/20 random splits, not the public one.
+GLANCE = ("freekd", "random_direction", "no_structure", "prompt", "plusplus")
+# Paper numbers (percent) as extracted from the papers' tables; their split is most likely
+# 60/20/20 random splits, not the public one.
 PAPER = {
   "cora": {"gcn": 85.12, "gat": 85.45, "sage": 85.36, "freekd": 86.84, "prompt": 87.44},
   "citeseer": {"gcn": 75.42, "gat": 75.66, "sage": 76.56, "freekd": 77.78, "prompt": 78.68},
 }
 
 
-def _key(rec):
-  return (rec["dataset"], rec["split"], rec["backbone"], rec["method"], rec["seed"])
-
-
-def _platform() -> str:
-  dev = jax.devices()[0]
-  return "cpu" if dev.platform == "cpu" else f"{dev.platform} ({dev.device_kind})"
-
-
-def run(args):
-  runs = pathlib.Path(args.runs)
+def run(args: argparse.Namespace) -> None:
+  """Runs every (dataset, backbone, seed, method) not yet in ``--runs`` and appends it."""
+  path = pathlib.Path(args.runs[0])
   done = set()
-  if runs.exists():
-    done = {_key(json.loads(line)) for line in runs.read_text().splitlines() if line}
-  train_config = TrainConfig(epochs=args.epochs, patience=args.patience)
+  if path.exists():
+    done = {tuple(results.field(r, k) for k in KEY) for r in results.read_runs(path, key=KEY)}
+  train_config = NodeTrainConfig(epochs=args.epochs, patience=args.patience)
   for dataset in args.datasets.split(","):
     base = load_planetoid(dataset, args.data_dir)
     for backbone in args.backbones.split(","):
       for seed in range(args.seeds):
         data = random_split(base, seed) if args.split == "random" else base
         for method in args.methods.split(","):
-          rec = {
-            "dataset": dataset,
-            "split": args.split,
-            "backbone": backbone,
-            "method": method,
-            "seed": seed,
-          }
-          if _key(rec) in done:
+          if (dataset, args.split, backbone, method, seed) in done:
             continue
           k, overrides = METHODS[method]
-          start = time.perf_counter()
+          settings = {"dataset": dataset, "split": args.split, "backbone": backbone}
+          settings.update(num_gnns=k, epochs=args.epochs, patience=args.patience)
           if k == 1:
-            res = train_node_classifier(data, backbone, seed=seed, train_config=train_config)
-            rec.update(
-              test_acc=[res.test_acc],
-              epochs=len(res.history["val_acc"]),
-              seconds_per_epoch=(time.perf_counter() - start) / len(res.history["val_acc"]),
-            )
+            metrics = single_run(data, backbone, seed, train_config)
           else:
-            cfg = FreeKDConfig(**overrides)
-            res = train_freekd(
-              data,
-              [backbone] * k,
-              config=cfg,
-              train_config=train_config,
-              seed=seed,
-              progress=args.progress,
-            )
-            rec.update(
-              test_acc=res.test_acc,
-              test_acc_original=res.test_acc_original,
-              epochs=len(res.history["loss"]),
-              seconds_per_epoch=float(np.median(res.history["seconds"][1:])),
-              final_share_sender=res.history["share_sender"][-1].tolist(),
-              config=dataclasses.asdict(cfg),
-            )
-          rec["wall_s"] = time.perf_counter() - start
-          rec["platform"] = _platform()
-          with runs.open("a") as f:
-            f.write(json.dumps(rec) + "\n")
-          print(
-            json.dumps(
-              {k: rec[k] for k in ("dataset", "backbone", "method", "seed", "test_acc", "wall_s")}
-            ),
-            flush=True,
-          )
+            config = FreeKDConfig(**overrides)
+            settings["config"] = config
+            metrics = freekd_run(data, [backbone] * k, config, seed, train_config, args.progress)
+          record = results.make_record(method, seed, settings, metrics)
+          results.append_run(path, record)
+          print(f"{dataset} {backbone} {method} seed {seed}: test_acc {metrics['test_acc']}")
 
 
-def report(args):
-  recs = [json.loads(line) for line in pathlib.Path(args.runs).read_text().splitlines() if line]
-  groups: dict = {}
-  for r in recs:
-    groups.setdefault((r["dataset"], r["split"], r["backbone"], r["method"]), []).append(r)
-  lines = []
+def _platform(run: dict) -> str:
+  """``"cpu"``, or ``"gpu (<device kind>)"`` from the machine line's accelerator."""
+  m = re.search(r"\d+ × (.+?) \(runs on it\)", run["machine"])
+  return f"gpu ({m.group(1)})" if m else "cpu"
+
+
+def _acc(runs: list[dict]) -> np.ndarray:
+  return np.array([results.field(r, "metrics.test_acc") for r in runs]) * 100  # [seeds, K]
+
+
+def _paired(runs: list[dict], single: list[dict]):
+  """Per-seed (mean over the method's GNNs) minus (the single GNN), in points."""
+  base = {r["seed"]: r["metrics"]["test_acc"][0] * 100 for r in single}
+  mine = {r["seed"]: float(np.mean(np.asarray(r["metrics"]["test_acc"]) * 100)) for r in runs}
+  seeds = sorted(set(base) & set(mine))
+  return [mine[s] - base[s] for s in seeds]
+
+
+def _pm_delta(diffs) -> str:
+  mean, std = stats.mean_std(diffs)
+  return f"{mean:+.2f} ± {std:.2f}"
+
+
+def _seconds(runs: list[dict]) -> str:
+  on_cpu = [r["metrics"]["seconds_per_epoch"] for r in runs if _platform(r) == "cpu"]
+  if on_cpu:
+    return f"{np.median(on_cpu):.3f}"
+  spe = np.median([r["metrics"]["seconds_per_epoch"] for r in runs])
+  return f"{spe:.3f} ({_platform(runs[0])})"
+
+
+def _row(ds, bb, method, runs, single) -> list[str]:
+  acc = _acc(runs)
+  per = ", ".join(stats.fmt_pm(acc[:, i]) for i in range(acc.shape[1]))
+  diffs = _paired(runs, single) if method != "single" else []
+  paper = PAPER.get(ds, {}).get(bb if method == "single" else method)
+  shown = paper is not None and method in ("single", "freekd", "prompt")
+  return [
+    ds,
+    bb,
+    method,
+    str(len(runs)),
+    per,
+    stats.fmt_pm(acc.mean(1)),
+    _pm_delta(diffs) if diffs else "–",
+    stats.paired_delta(diffs, [0.0] * len(diffs)).fmt() if len(diffs) > 1 else "–",
+    _seconds(runs),
+    f"{paper:.2f}" if shown else "–",
+  ]
+
+
+FULL_HEADER = (
+  "dataset",
+  "backbone",
+  "method",
+  "seeds",
+  "test acc % (mean ± std, per GNN)",
+  "mean over GNNs %",
+  "paired Δ vs single (pts)",
+  "95% t interval of Δ",
+  "s/epoch",
+  "paper %",
+)
+
+
+def tables(runs: list[dict]) -> str:
+  """The at-a-glance tables and the full tables, per split, as markdown."""
+  groups = results.group_runs(runs, ("settings.dataset", "settings.split", "settings.backbone"))
+  by_method: dict = {}
+  for (ds, split, bb), rs in groups.items():
+    for method, mrs in results.group_runs(rs, ("method",)).items():
+      by_method[(ds, split, bb, method[0])] = sorted(mrs, key=lambda r: r["seed"])
+  glance, full = [], []
   for split in ("public", "random"):
-    keys = sorted(k for k in groups if k[1] == split)
+    keys = sorted(k for k in by_method if k[1] == split)
     if not keys:
       continue
-    lines += [
-      f"### {split} split",
+    rows = []
+    for ds, bb in dict.fromkeys((k[0], k[2]) for k in sorted(keys, key=_glance_order)):
+      single = by_method.get((ds, split, bb, "single"), [])
+      cells = [_pm_delta(_paired(by_method[(ds, split, bb, m)], single)) for m in GLANCE]
+      rows.append([ds, bb, stats.fmt_pm(_acc(single)[:, 0]), *cells])
+    glance += [
+      f"Paired Δ vs the single GNN (points, mean ± std over 10 seeds), {split} split:",
       "",
-      "| dataset | backbone | method | seeds | test acc % (mean ± std, per GNN) | "
-      "mean over GNNs % | paired Δ vs single (pts) | s/epoch | paper % |",
-      "|---|---|---|---|---|---|---|---|---|",
+      results.markdown_table(["dataset", "backbone", "single %", *GLANCE], rows),
+      "",
     ]
-    for ds, _, bb, method in keys:
-      rs = sorted(groups[(ds, split, bb, method)], key=lambda r: r["seed"])
-      acc = np.array([r["test_acc"] for r in rs]) * 100
-      per = ", ".join(f"{m:.2f} ± {s:.2f}" for m, s in zip(acc.mean(0), acc.std(0), strict=True))
-      single = {
-        r["seed"]: r["test_acc"][0] * 100 for r in groups.get((ds, split, bb, "single"), [])
-      }
-      paired = [acc[i].mean() - single[r["seed"]] for i, r in enumerate(rs) if r["seed"] in single]
-      delta = (
-        f"{np.mean(paired):+.2f} ± {np.std(paired):.2f}" if method != "single" and paired else "–"
-      )
-      on_cpu = [r["seconds_per_epoch"] for r in rs if r.get("platform", "cpu") == "cpu"]
-      spe = (
-        f"{np.median(on_cpu):.3f}"
-        if on_cpu
-        else f"{np.median([r['seconds_per_epoch'] for r in rs]):.3f} ({rs[0]['platform']})"
-      )
-      paper = PAPER.get(ds, {}).get(bb if method == "single" else method, None)
-      paper_s = (
-        f"{paper:.2f}" if paper is not None and method in ("single", "freekd", "prompt") else "–"
-      )
-      lines.append(
-        f"| {ds} | {bb} | {method} | {len(rs)} | {per} | {acc.mean(1).mean():.2f} ± "
-        f"{acc.mean(1).std():.2f} | {delta} | {spe} | {paper_s} |"
-      )
-    lines.append("")
-  print("\n".join(lines))
+    body = [
+      _row(ds, bb, m, by_method[(ds, s, bb, m)], by_method.get((ds, s, bb, "single"), []))
+      for ds, s, bb, m in keys
+    ]
+    full += [f"### {split} split", "", results.markdown_table(FULL_HEADER, body), ""]
+  return "\n".join(["### At a glance", "", *glance, *full])
 
 
-def machine() -> str:
-  cpu = next(
-    (
-      line.split(":", 1)[1].strip()
-      for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-      if line.startswith("model name")
-    ),
-    platform.processor(),
-  )
-  import flax
-  import optax
-
-  git = ["git", "rev-parse", "--short", "HEAD"]
-  rev = subprocess.run(git, capture_output=True, text=True).stdout.strip()
-  return (
-    f"nproc={os.cpu_count()}, CPU: {cpu}, no GPU; Python {platform.python_version()}, "
-    f"jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__}; "
-    f"git {rev}"
-  )
+def _glance_order(key) -> tuple:
+  return (("cora", "citeseer").index(key[0]), ("gcn", "gat", "sage").index(key[2]))
 
 
-if __name__ == "__main__":
+def report(args: argparse.Namespace) -> str:
+  """Renders the whole results page (fixed text around the tables) from the runs files."""
+  runs = results.read_runs(*args.runs, key=KEY)
+  text = PAGE.read_text(encoding="utf-8").replace("{{TABLES}}", tables(runs))
+  if args.out:
+    pathlib.Path(args.out).write_text(text, encoding="utf-8")
+  return text
+
+
+def main(argv=None) -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  default_data = os.environ.get("FIRA_JAX_DATA_DIR", str(HERE.parents[2] / "shared" / "data"))
+  p.add_argument("--data-dir", default=default_data + "/planetoid")
   p.add_argument(
-    "--data-dir",
-    default=os.environ.get(
-      "FIRA_JAX_DATA_DIR", str(pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
-    )
-    + "/planetoid",
+    "--runs", action="append", help=f"runs file(s) (default {RUNS}; runs go to the first)"
   )
-  p.add_argument("--runs", default=str(RUNS), help="JSON-lines file of finished runs")
   p.add_argument("--datasets", default="cora,citeseer")
   p.add_argument("--backbones", default="gcn,gat,sage")
   p.add_argument("--methods", default=",".join(METHODS))
@@ -208,12 +206,17 @@ if __name__ == "__main__":
   p.add_argument("--epochs", type=int, default=200)
   p.add_argument("--patience", type=int, default=100)
   p.add_argument("--progress", action="store_true")
-  p.add_argument("--report", action="store_true", help="print the tables from the runs file")
-  p.add_argument("--machine", action="store_true", help="print the machine line")
-  a = p.parse_args()
-  if a.machine:
-    print(machine())
-  elif a.report:
-    report(a)
+  p.add_argument("--report", action="store_true", help="render the results page from the runs")
+  p.add_argument("--out", default=str(REPORT), help="where --report writes ('' prints only)")
+  args = p.parse_args(argv)
+  args.runs = args.runs or [str(RUNS)]
+  if args.report:
+    text = report(args)
+    if not args.out:
+      print(text)
   else:
-    run(a)
+    run(args)
+
+
+if __name__ == "__main__":
+  main()
