@@ -17,9 +17,11 @@ Several processes (or machines) may write their own runs files; pass them all to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import re
+import sys
 
 import numpy as np
 
@@ -75,9 +77,9 @@ def run(args: argparse.Namespace) -> None:
             metrics = single_run(data, backbone, seed, train_config)
           else:
             config = FreeKDConfig(**overrides)
-            settings["config"] = config
+            settings["config"] = dataclasses.asdict(config)
             metrics = freekd_run(data, [backbone] * k, config, seed, train_config, args.progress)
-          record = results.make_record(method, seed, settings, metrics)
+          record = results.make_record(method, seed, settings, metrics, command=args.command)
           results.append_run(path, record)
           print(f"{dataset} {backbone} {method} seed {seed}: test_acc {metrics['test_acc']}")
 
@@ -159,17 +161,7 @@ def tables(runs: list[dict]) -> str:
     keys = sorted(k for k in by_method if k[1] == split)
     if not keys:
       continue
-    rows = []
-    for ds, bb in dict.fromkeys((k[0], k[2]) for k in sorted(keys, key=_glance_order)):
-      single = by_method.get((ds, split, bb, "single"), [])
-      cells = [_pm_delta(_paired(by_method[(ds, split, bb, m)], single)) for m in GLANCE]
-      rows.append([ds, bb, stats.fmt_pm(_acc(single)[:, 0]), *cells])
-    glance += [
-      f"Paired Δ vs the single GNN (points, mean ± std over 10 seeds), {split} split:",
-      "",
-      results.markdown_table(["dataset", "backbone", "single %", *GLANCE], rows),
-      "",
-    ]
+    glance += _glance(by_method, split, keys)
     body = [
       _row(ds, bb, m, by_method[(ds, s, bb, m)], by_method.get((ds, s, bb, "single"), []))
       for ds, s, bb, m in keys
@@ -178,8 +170,31 @@ def tables(runs: list[dict]) -> str:
   return "\n".join(["### At a glance", "", *glance, *full])
 
 
+def _glance(by_method: dict, split: str, keys: list) -> list[str]:
+  """The paired-Δ overview of one split: one row per (dataset, backbone)."""
+  cells = sorted(keys, key=_glance_order)
+  methods = [m for m in GLANCE if any(k[3] == m for k in cells)]
+  rows = []
+  for ds, bb in dict.fromkeys((k[0], k[2]) for k in cells):
+    single = by_method.get((ds, split, bb, "single"), [])
+    deltas = [_paired(by_method.get((ds, split, bb, m), []), single) for m in methods]
+    rows.append(
+      [ds, bb, stats.fmt_pm(_acc(single)[:, 0]) if single else "–"]
+      + [_pm_delta(d) if d else "–" for d in deltas]
+    )
+  counts = {len(v) for k, v in by_method.items() if k[1] == split}
+  seeds = f"{counts.pop()} seeds" if len(counts) == 1 else "the seeds"
+  return [
+    f"Paired Δ vs the single GNN (points, mean ± std over {seeds}), {split} split:",
+    "",
+    results.markdown_table(["dataset", "backbone", "single %", *methods], rows),
+    "",
+  ]
+
+
 def _glance_order(key) -> tuple:
-  return (("cora", "citeseer").index(key[0]), ("gcn", "gat", "sage").index(key[2]))
+  order = {"cora": 0, "citeseer": 1, "gcn": 0, "gat": 1, "sage": 2}
+  return (order.get(key[0], 9), key[0], order.get(key[2], 9), key[2])
 
 
 def report(args: argparse.Namespace) -> str:
@@ -191,7 +206,8 @@ def report(args: argparse.Namespace) -> str:
   return text
 
 
-def main(argv=None) -> None:
+def main(argv: list[str] | None = None) -> None:
+  """Runs the grid (default) or renders the page (``--report``)."""
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   default_data = os.environ.get("FIRA_JAX_DATA_DIR", str(HERE.parents[2] / "shared" / "data"))
   p.add_argument("--data-dir", default=default_data + "/planetoid")
@@ -208,8 +224,10 @@ def main(argv=None) -> None:
   p.add_argument("--progress", action="store_true")
   p.add_argument("--report", action="store_true", help="render the results page from the runs")
   p.add_argument("--out", default=str(REPORT), help="where --report writes ('' prints only)")
+  argv = sys.argv[1:] if argv is None else list(argv)
   args = p.parse_args(argv)
   args.runs = args.runs or [str(RUNS)]
+  args.command = results.command_line(["python", "benchmarks/graphs/freekd_compare.py", *argv])
   if args.report:
     text = report(args)
     if not args.out:
