@@ -1,5 +1,5 @@
 """``fira-jax graphs …``: the graph methods' commands."""
 
 COMMANDS: dict[str, tuple[str, str]] = {
-  "freekd": ("graphs.cli", "train FreeKD, FreeKD-Prompt or FreeKD++ GNNs on Planetoid"),
+  "freekd": ("graphs.freekd.cli", "train FreeKD, FreeKD-Prompt or FreeKD++ GNNs on Planetoid"),
 }

@@ -40,7 +40,7 @@ cells = [
   ),
   nbformat.v4.new_markdown_cell("## A single GCN (public split), then FreeKD with two GCNs"),
   nbformat.v4.new_code_cell(
-    "schedule = graphs.TrainConfig(epochs=EPOCHS, patience=EPOCHS)\n"
+    "schedule = graphs.NodeTrainConfig(epochs=EPOCHS, patience=EPOCHS)\n"
     'single = graphs.train_node_classifier(data, "gcn", seed=0, train_config=schedule,\n'
     "                                      progress=True)\n"
     "config = graphs.FreeKDConfig(warmup=10 if SMALL else 20)\n"

@@ -8,7 +8,7 @@ from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
 
 import graphs
-from graphs import BackboneConfig, FreeKDConfig, TrainConfig
+from graphs import BackboneConfig, FreeKDConfig, NodeTrainConfig
 
 needs_8 = pytest.mark.skipif(
   jax.device_count() < 8, reason="needs XLA_FLAGS=--xla_force_host_platform_device_count=8"
@@ -64,7 +64,7 @@ def test_freekd_padding_leaves_the_objective_unchanged(tiny_graph):
       graphs.make_gnn("gcn", 6, d.num_classes, rngs=nnx.Rngs(s), config=no_dropout) for s in (1, 2)
     ]
     return graphs.train_freekd(
-      d, ("gcn", "gcn"), config=cfg, train_config=TrainConfig(epochs=15), init_gnns=gnns
+      d, ("gcn", "gcn"), config=cfg, train_config=NodeTrainConfig(epochs=15), init_gnns=gnns
     )
 
   a, b = run(data), run(padded)
@@ -98,7 +98,7 @@ def test_sharded_training_equals_one_device(backbone, tiny_graph):
   mesh = jax.make_mesh((8,), ("nodes",), axis_types=(AxisType.Auto,))
   padded = graphs.pad_node_data(data, node_multiple=8, edge_multiple=8)
   sharded = graphs.shard_node_data(data, mesh)
-  tc = TrainConfig(epochs=25, patience=100)
+  tc = NodeTrainConfig(epochs=25, patience=100)
   one = graphs.train_node_classifier(padded, backbone, seed=3, train_config=tc)
   many = graphs.train_node_classifier(sharded, backbone, seed=3, train_config=tc)
   for k in ("train_loss", "val_loss", "val_acc", "test_acc"):
@@ -114,7 +114,7 @@ def test_sharded_freekd_equals_one_device(tiny_graph):
   padded = graphs.pad_node_data(data, node_multiple=8, edge_multiple=8)
   sharded = graphs.shard_node_data(data, mesh)
   cfg = FreeKDConfig(warmup=2)
-  tc = TrainConfig(epochs=12, patience=100)
+  tc = NodeTrainConfig(epochs=12, patience=100)
   one = graphs.train_freekd(padded, ("gcn", "sage"), config=cfg, train_config=tc, record_every=4)
   many = graphs.train_freekd(sharded, ("gcn", "sage"), config=cfg, train_config=tc, record_every=4)
   for k in ("loss", "val_acc", "share_sender", "reward"):

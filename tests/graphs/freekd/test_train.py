@@ -3,7 +3,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from graphs import BackboneConfig, FreeKDConfig, TrainConfig, train_freekd, train_node_classifier
+from graphs import (
+  BackboneConfig,
+  FreeKDConfig,
+  NodeTrainConfig,
+  train_freekd,
+  train_node_classifier,
+)
 
 
 def test_agent_learns_to_send_from_the_good_network(cora):
@@ -17,7 +23,7 @@ def test_agent_learns_to_send_from_the_good_network(cora):
     "gcn",
     seed=0,
     config=BackboneConfig(dropout=0.0, weight_decay=0.0),
-    train_config=TrainConfig(100, 100),
+    train_config=NodeTrainConfig(100, 100),
   )
   labels = np.asarray(cora.labels)
   assert good.history["test_acc"][-1] > 0.9  # near-perfect teacher
@@ -26,7 +32,7 @@ def test_agent_learns_to_send_from_the_good_network(cora):
     ("gcn", "gcn"),
     config=FreeKDConfig(warmup=0),
     seed=0,
-    train_config=TrainConfig(60, 1000),
+    train_config=NodeTrainConfig(60, 1000),
     frozen=(True, False),
     init_gnns=(good.model, None),
     record_every=20,
@@ -47,7 +53,7 @@ def _run(data, backbones=("gcn", "gcn"), epochs=12, seed=0, **cfg):
     data,
     backbones,
     config=FreeKDConfig(warmup=2, **cfg),
-    train_config=TrainConfig(epochs, 1000),
+    train_config=NodeTrainConfig(epochs, 1000),
     seed=seed,
   )
 

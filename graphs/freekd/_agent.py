@@ -16,6 +16,7 @@ __all__ = [
   "structure_state",
   "neighbourhood_rewards",
   "reinforce_loss",
+  "Agent",
 ]
 
 
@@ -182,3 +183,13 @@ def reinforce_loss(
   denom = jnp.maximum(jnp.sum(mask), 1.0)
   pg = -jnp.sum(mask * jax.lax.stop_gradient(advantages) * logp_a) / denom
   return pg - entropy_bonus * jnp.sum(mask * entropy) / denom
+
+
+class Agent(nnx.Module):
+  """FreeKD's hierarchical agent: a node-level policy choosing one of ``K`` senders from the
+  node state ``[N, D]`` (:func:`node_state`), and a structure-level policy (transfer the local
+  structure or not) on the ``[N, 3D + 1]`` state of :func:`structure_state`."""
+
+  def __init__(self, node_dim: int, num_networks: int, width: int, rngs: nnx.Rngs):
+    self.node = Policy(node_dim, num_networks, width=width, rngs=rngs)
+    self.structure = Policy(3 * node_dim + 1, 2, width=width, rngs=rngs)

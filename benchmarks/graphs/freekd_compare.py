@@ -1,0 +1,240 @@
+"""Single GNN vs FreeKD vs FreeKD-Prompt vs FreeKD++ (and ablations) on Cora / Citeseer.
+
+Every finished run is appended as one line to ``--runs`` (the :mod:`fira_jax.lab.results`
+format: method, seed, settings, metrics, machine, command; resumable: runs already there are
+skipped), and ``--report`` renders ``benchmarks/results/graphs/freekd.md`` from the runs (seconds
+per epoch from CPU runs where a cell has any, else marked with the accelerator). Runs are ordered
+as given, so put the most important first::
+
+  PYTHONPATH=. nice python benchmarks/graphs/freekd_compare.py --datasets cora --backbones gcn \\
+      --methods single,freekd,random_direction,no_structure --seeds 10 --split public
+  PYTHONPATH=. python benchmarks/graphs/freekd_compare.py --report
+
+Several processes (or machines) may write their own runs files; pass them all to ``--report``
+(``--runs a.jsonl --runs b.jsonl``), a run present twice is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import re
+import sys
+
+import numpy as np
+
+from fira_jax.lab import results, stats
+from graphs import FreeKDConfig, NodeTrainConfig, load_planetoid, random_split
+from graphs.freekd.cli import freekd_run, single_run
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE.parent / "results" / "graphs"
+RUNS = RESULTS / "freekd_runs.jsonl"
+REPORT = RESULTS / "freekd.md"
+PAGE = HERE / "freekd_page.md"  # the page's fixed text; the tables replace {{TABLES}}
+KEY = ("settings.dataset", "settings.split", "settings.backbone", "method", "seed")
+METHODS = {  # name -> (number of GNNs, FreeKDConfig overrides); "single" is one GNN alone
+  "single": (1, {}),
+  "freekd": (2, {}),
+  "random_direction": (2, {"direction": "random", "structure": "all"}),
+  "no_structure": (2, {"structure": "none", "rho": 0.0}),
+  "mutual": (2, {"direction": "mutual", "structure": "all"}),
+  "local_reward": (2, {"reward": "local"}),
+  "prompt": (2, {"prompt": "shared"}),
+  "prompt_clip0.01": (2, {"prompt": "shared", "prompt_clip": 0.01}),
+  "plusplus": (3, {"feature_mask_rate": 0.1, "edge_drop_rate": 0.1}),
+}
+GLANCE = ("freekd", "random_direction", "no_structure", "prompt", "plusplus")
+# Paper numbers (percent) as extracted from the papers' tables; their split is most likely
+# 60/20/20 random splits, not the public one.
+PAPER = {
+  "cora": {"gcn": 85.12, "gat": 85.45, "sage": 85.36, "freekd": 86.84, "prompt": 87.44},
+  "citeseer": {"gcn": 75.42, "gat": 75.66, "sage": 76.56, "freekd": 77.78, "prompt": 78.68},
+}
+
+
+def run(args: argparse.Namespace) -> None:
+  """Runs every (dataset, backbone, seed, method) not yet in ``--runs`` and appends it."""
+  path = pathlib.Path(args.runs[0])
+  done = set()
+  if path.exists():
+    done = {tuple(results.field(r, k) for k in KEY) for r in results.read_runs(path, key=KEY)}
+  train_config = NodeTrainConfig(epochs=args.epochs, patience=args.patience)
+  for dataset in args.datasets.split(","):
+    base = load_planetoid(dataset, args.data_dir)
+    for backbone in args.backbones.split(","):
+      for seed in range(args.seeds):
+        data = random_split(base, seed) if args.split == "random" else base
+        for method in args.methods.split(","):
+          if (dataset, args.split, backbone, method, seed) in done:
+            continue
+          k, overrides = METHODS[method]
+          settings = {"dataset": dataset, "split": args.split, "backbone": backbone}
+          settings.update(num_gnns=k, epochs=args.epochs, patience=args.patience)
+          if k == 1:
+            metrics = single_run(data, backbone, seed, train_config)
+          else:
+            config = FreeKDConfig(**overrides)
+            settings["config"] = dataclasses.asdict(config)
+            metrics = freekd_run(data, [backbone] * k, config, seed, train_config, args.progress)
+          record = results.make_record(method, seed, settings, metrics, command=args.command)
+          results.append_run(path, record)
+          print(f"{dataset} {backbone} {method} seed {seed}: test_acc {metrics['test_acc']}")
+
+
+def _platform(run: dict) -> str:
+  """``"cpu"``, or ``"gpu (<device kind>)"`` from the machine line's accelerator."""
+  m = re.search(r"\d+ × (.+?) \(runs on it\)", run["machine"])
+  return f"gpu ({m.group(1)})" if m else "cpu"
+
+
+def _acc(runs: list[dict]) -> np.ndarray:
+  return np.array([results.field(r, "metrics.test_acc") for r in runs]) * 100  # [seeds, K]
+
+
+def _paired(runs: list[dict], single: list[dict]):
+  """Per-seed (mean over the method's GNNs) minus (the single GNN), in points."""
+  base = {r["seed"]: r["metrics"]["test_acc"][0] * 100 for r in single}
+  mine = {r["seed"]: float(np.mean(np.asarray(r["metrics"]["test_acc"]) * 100)) for r in runs}
+  seeds = sorted(set(base) & set(mine))
+  return [mine[s] - base[s] for s in seeds]
+
+
+def _pm_delta(diffs) -> str:
+  mean, std = stats.mean_std(diffs)
+  return f"{mean:+.2f} ± {std:.2f}"
+
+
+def _seconds(runs: list[dict]) -> str:
+  on_cpu = [r["metrics"]["seconds_per_epoch"] for r in runs if _platform(r) == "cpu"]
+  if on_cpu:
+    return f"{np.median(on_cpu):.3f}"
+  spe = np.median([r["metrics"]["seconds_per_epoch"] for r in runs])
+  return f"{spe:.3f} ({_platform(runs[0])})"
+
+
+def _row(ds, bb, method, runs, single) -> list[str]:
+  acc = _acc(runs)
+  per = ", ".join(stats.fmt_pm(acc[:, i]) for i in range(acc.shape[1]))
+  diffs = _paired(runs, single) if method != "single" else []
+  paper = PAPER.get(ds, {}).get(bb if method == "single" else method)
+  shown = paper is not None and method in ("single", "freekd", "prompt")
+  return [
+    ds,
+    bb,
+    method,
+    str(len(runs)),
+    per,
+    stats.fmt_pm(acc.mean(1)),
+    _pm_delta(diffs) if diffs else "–",
+    stats.paired_delta(diffs, [0.0] * len(diffs)).fmt() if len(diffs) > 1 else "–",
+    _seconds(runs),
+    f"{paper:.2f}" if shown else "–",
+  ]
+
+
+FULL_HEADER = (
+  "dataset",
+  "backbone",
+  "method",
+  "seeds",
+  "test acc % (mean ± std, per GNN)",
+  "mean over GNNs %",
+  "paired Δ vs single (pts)",
+  "95% t interval of Δ",
+  "s/epoch",
+  "paper %",
+)
+
+
+def tables(runs: list[dict]) -> str:
+  """The at-a-glance tables and the full tables, per split, as markdown."""
+  groups = results.group_runs(runs, ("settings.dataset", "settings.split", "settings.backbone"))
+  by_method: dict = {}
+  for (ds, split, bb), rs in groups.items():
+    for method, mrs in results.group_runs(rs, ("method",)).items():
+      by_method[(ds, split, bb, method[0])] = sorted(mrs, key=lambda r: r["seed"])
+  glance, full = [], []
+  for split in ("public", "random"):
+    keys = sorted(k for k in by_method if k[1] == split)
+    if not keys:
+      continue
+    glance += _glance(by_method, split, keys)
+    body = [
+      _row(ds, bb, m, by_method[(ds, s, bb, m)], by_method.get((ds, s, bb, "single"), []))
+      for ds, s, bb, m in keys
+    ]
+    full += [f"### {split} split", "", results.markdown_table(FULL_HEADER, body), ""]
+  return "\n".join(["### At a glance", "", *glance, *full])
+
+
+def _glance(by_method: dict, split: str, keys: list) -> list[str]:
+  """The paired-Δ overview of one split: one row per (dataset, backbone)."""
+  cells = sorted(keys, key=_glance_order)
+  methods = [m for m in GLANCE if any(k[3] == m for k in cells)]
+  rows = []
+  for ds, bb in dict.fromkeys((k[0], k[2]) for k in cells):
+    single = by_method.get((ds, split, bb, "single"), [])
+    deltas = [_paired(by_method.get((ds, split, bb, m), []), single) for m in methods]
+    rows.append(
+      [ds, bb, stats.fmt_pm(_acc(single)[:, 0]) if single else "–"]
+      + [_pm_delta(d) if d else "–" for d in deltas]
+    )
+  counts = {len(v) for k, v in by_method.items() if k[1] == split}
+  seeds = f"{counts.pop()} seeds" if len(counts) == 1 else "the seeds"
+  return [
+    f"Paired Δ vs the single GNN (points, mean ± std over {seeds}), {split} split:",
+    "",
+    results.markdown_table(["dataset", "backbone", "single %", *methods], rows),
+    "",
+  ]
+
+
+def _glance_order(key) -> tuple:
+  order = {"cora": 0, "citeseer": 1, "gcn": 0, "gat": 1, "sage": 2}
+  return (order.get(key[0], 9), key[0], order.get(key[2], 9), key[2])
+
+
+def report(args: argparse.Namespace) -> str:
+  """Renders the whole results page (fixed text around the tables) from the runs files."""
+  runs = results.read_runs(*args.runs, key=KEY)
+  text = PAGE.read_text(encoding="utf-8").replace("{{TABLES}}", tables(runs))
+  if args.out:
+    pathlib.Path(args.out).write_text(text, encoding="utf-8")
+  return text
+
+
+def main(argv: list[str] | None = None) -> None:
+  """Runs the grid (default) or renders the page (``--report``)."""
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  default_data = os.environ.get("FIRA_JAX_DATA_DIR", str(HERE.parents[2] / "shared" / "data"))
+  p.add_argument("--data-dir", default=default_data + "/planetoid")
+  p.add_argument(
+    "--runs", action="append", help=f"runs file(s) (default {RUNS}; runs go to the first)"
+  )
+  p.add_argument("--datasets", default="cora,citeseer")
+  p.add_argument("--backbones", default="gcn,gat,sage")
+  p.add_argument("--methods", default=",".join(METHODS))
+  p.add_argument("--seeds", type=int, default=10)
+  p.add_argument("--split", default="public", choices=("public", "random"))
+  p.add_argument("--epochs", type=int, default=200)
+  p.add_argument("--patience", type=int, default=100)
+  p.add_argument("--progress", action="store_true")
+  p.add_argument("--report", action="store_true", help="render the results page from the runs")
+  p.add_argument("--out", default=str(REPORT), help="where --report writes ('' prints only)")
+  argv = sys.argv[1:] if argv is None else list(argv)
+  args = p.parse_args(argv)
+  args.runs = args.runs or [str(RUNS)]
+  args.command = results.command_line(["python", "benchmarks/graphs/freekd_compare.py", *argv])
+  if args.report:
+    text = report(args)
+    if not args.out:
+      print(text)
+  else:
+    run(args)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,74 @@
+"""The FreeKD results page renders from the committed runs file with the published numbers."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+from fira_jax.lab import results
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "benchmarks" / "graphs" / "freekd_compare.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+  spec = importlib.util.spec_from_file_location("freekd_compare", SCRIPT)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _cells(text: str, *first: str) -> list[str]:
+  """The cells of the table rows that start with ``first``."""
+  rows = [
+    [c.strip() for c in line.strip().strip("|").split("|")]
+    for line in text.splitlines()
+    if line.startswith("|")
+  ]
+  return [r for r in rows if r[: len(first)] == list(first)]
+
+
+def test_report_renders_the_committed_runs(bench, tmp_path):
+  out = tmp_path / "freekd.md"
+  text = bench.main(["--report", "--out", str(out)]) or out.read_text()
+  assert text == (ROOT / "benchmarks" / "results" / "graphs" / "freekd.md").read_text()
+  glance = _cells(text, "cora", "gcn", "82.27 ± 0.92")
+  assert glance[0][3] == "+0.24 ± 0.64" and glance[0][6] == "-5.04 ± 1.03"
+  single, freekd = _cells(text, "cora", "gcn", "single"), _cells(text, "cora", "gcn", "freekd")
+  assert single[0][4] == "82.27 ± 0.92" and single[0][8] == "0.129"  # public split
+  assert freekd[0][4:7] == ["82.51 ± 0.83, 82.51 ± 0.53", "82.51 ± 0.41", "+0.24 ± 0.64"]
+  assert freekd[0][7].startswith("+0.24 [") and freekd[0][9] == "86.84"
+  gpu = _cells(text, "cora", "gcn", "random_direction")[1]  # random split: H200 runs only
+  assert gpu[8] == "0.006 (gpu (NVIDIA H200))" and gpu[6] == "-0.37 ± 0.63"
+  assert "## What the numbers say" in text and "{{TABLES}}" not in text
+
+
+def test_runs_file_is_in_the_harness_format(bench):
+  runs = results.read_runs(bench.RUNS, key=bench.KEY)
+  assert len(runs) == 730
+  assert {r["machine"].split(",")[0] for r in runs} == {
+    "2 CPU cores (`nproc` = 2)",
+    "16 CPU cores (`nproc` = 16)",
+  }
+  assert all("freekd_compare.py" in r["command"] for r in runs)
+  plus = next(r for r in runs if r["method"] == "plusplus")
+  assert plus["settings"]["num_gnns"] == 3 and len(plus["metrics"]["test_acc"]) == 3
+  assert plus["settings"]["config"]["edge_drop_rate"] == 0.1
+
+
+def test_run_appends_resumable_records(bench, tmp_path, shared_data_dir):
+  runs = tmp_path / "runs.jsonl"
+  argv = ["--data-dir", str(shared_data_dir / "planetoid"), "--runs", str(runs)]
+  argv += ["--datasets", "cora", "--backbones", "gcn", "--methods", "single,freekd"]
+  argv += ["--seeds", "1", "--epochs", "3", "--patience", "3"]
+  bench.main(argv)
+  bench.main(argv)  # everything done: nothing appended
+  recs = results.read_runs(runs, key=bench.KEY)
+  assert [r["method"] for r in recs] == ["single", "freekd"]
+  freekd = recs[1]
+  assert freekd["settings"]["config"]["warmup"] == 20 and freekd["settings"]["epochs"] == 3
+  assert len(freekd["metrics"]["test_acc"]) == 2 and "final_share_sender" in freekd["metrics"]
+  assert "freekd_compare" in freekd["command"] and freekd["machine"]
+  page = bench.main(["--report", "--runs", str(runs), "--out", str(tmp_path / "p.md")])
+  assert page is None and "| cora | gcn | freekd | 1 |" in (tmp_path / "p.md").read_text()
