@@ -354,7 +354,22 @@ def apollo(
 
 
 def apollo_mini(
-  learning_rate: optax.ScalarOrSchedule, *, scale: chex.Numeric = 128.0, **kwargs: Any
+  learning_rate: optax.ScalarOrSchedule,
+  *,
+  update_proj_gap: chex.Numeric = 200,
+  scale: chex.Numeric = 128.0,
+  b1: chex.Numeric = 0.9,
+  b2: chex.Numeric = 0.999,
+  eps: chex.Numeric = 1e-6,
+  weight_decay: chex.Numeric = 0.0,
+  mask: Any | None = None,
+  scale_front: bool = False,
+  gamma: chex.Numeric | None = 1.01,
+  proj_type: str = "std",
+  projector_fn: ProjectorFn | None = None,
+  seed: int = 0,
+  weight_dimension_numbers: dn.DimNumsOrFn = None,
+  mu_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""APOLLO-Mini: :func:`apollo` with rank 1, one scaling factor per tensor and scale 128.
 
@@ -369,8 +384,21 @@ def apollo_mini(
 
   Args:
     learning_rate: :math:`\eta_t`, a scalar or a schedule.
+    update_proj_gap: projection refresh period.
     scale: :math:`s` (128 in the paper: a rank-1 ratio underestimates the scaling).
-    **kwargs: any other keyword argument of :func:`apollo` except ``rank`` and ``scale_type``.
+    b1: Adam's :math:`\beta_1`.
+    b2: Adam's :math:`\beta_2`.
+    eps: Adam's :math:`\epsilon`.
+    weight_decay: :math:`\lambda`, decoupled, applied to the updated weights.
+    mask: which leaves weight decay applies to.
+    scale_front: apply :math:`\sqrt{s}` before the limiter (the official 60M APOLLO-Mini
+      script sets it; the optimizer's default is off).
+    gamma: the limiter's :math:`\gamma`, or ``None`` for no limiter.
+    proj_type: ``"std"``, ``"reverse_std"``, ``"left"`` or ``"right"``.
+    projector_fn: ``None`` (seeded Gaussian) or ``(grad_2d, rank, step) -> (u, v)``.
+    seed: seed of the Gaussian projections.
+    weight_dimension_numbers: as in ``optax.contrib.galore``.
+    mu_dtype: dtype of the first moment.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -386,7 +414,5 @@ def apollo_mini(
     Zhu et al., `APOLLO: SGD-like Memory, AdamW-level Performance
     <https://arxiv.org/abs/2412.05270>`_, 2024.
   """
-  for name in ("rank", "scale_type"):
-    if name in kwargs:
-      raise ValueError(f"`{name}` is fixed in apollo_mini; use fira_jax.apollo to change it")
-  return apollo(learning_rate, 1, scale=scale, scale_type="tensor", **kwargs)
+  arguments = dict(locals())  # exactly the parameters above
+  return apollo(rank=1, scale_type="tensor", **arguments)

@@ -85,8 +85,12 @@ def test_apollo_mini_is_rank_one_tensor_scaling_with_scale_128():
   state = mini.init(p)
   assert state[0].base_optimizer_state.mu["w"].shape == (12, 1)
   chex.assert_trees_all_close(mini.update(g, state, p)[0], same.update(g, same.init(p), p)[0])
-  with pytest.raises(ValueError, match="`rank` is fixed in apollo_mini"):
-    fira_jax.apollo_mini(1e-2, rank=4)
+  inject = optax.inject_hyperparams(fira_jax.apollo_mini, static_args=("seed",))(
+    learning_rate=1e-2, update_proj_gap=3, seed=5
+  )
+  chex.assert_trees_all_close(
+    inject.update(g, inject.init(p), p)[0], same.update(g, same.init(p), p)[0], rtol=2e-5
+  )
 
 
 def test_tensor_scaling_without_limiter_moves_along_the_raw_gradient():
