@@ -58,8 +58,12 @@ OPTIMIZERS = ("adamw", "galore", "fira_svd", "fira_eigh", "fira_rsvd", "apollo",
 APOLLO_RANKS = {"llama_60m": 128, "llama_350m": 256, "llama_1b": 512, "llama_7b": 256}
 ALPHA = 0.0625  # the official Fira recipe at 1B and 7B (does not change the time)
 PEAK_TFLOPS = 989.0  # H200 SXM, dense bf16
-FULL = dict(models=("llama_1b", "llama_7b"), e2e_model="llama_350m", batch=128, seq=256)
-SMOKE = dict(models=("smoke",), e2e_model="smoke", batch=8, seq=32)
+# row_s / e2e_row_s: the longest a row of part a / b is expected to take (budget checks).
+FULL = dict(
+  models=("llama_1b", "llama_7b"), e2e_model="llama_350m", batch=128, seq=256, row_s=45.0,
+  e2e_row_s=60.0,
+)  # fmt: skip
+SMOKE = dict(models=("smoke",), e2e_model="smoke", batch=8, seq=32, row_s=5.0, e2e_row_s=5.0)
 REFRESH_REPEAT_S = 2.0  # refreshes estimated slower than this are timed once
 REFRESH_MEASURE_S = 20.0  # ... and slower than this estimated, not run whole
 
@@ -432,7 +436,9 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
   parser.add_argument("--smoke", action="store_true", help="tiny trees and model (CPU, CI)")
   parser.add_argument("--out", default="benchmarks/results/fira", help="output folder")
-  parser.add_argument("--budget-s", type=float, default=400.0, help="skip rows past this")
+  parser.add_argument(
+    "--budget-s", type=float, default=380.0, help="start no row that may end past this"
+  )
   parser.add_argument("--repeats", type=int, default=None, help="timed steps per median")
   parser.add_argument("--peak-tflops", type=float, default=PEAK_TFLOPS, help="dense bf16 peak")
   parser.add_argument("--batch-size", type=int, default=None, help="part b batch")
@@ -451,6 +457,8 @@ def main(argv=None) -> int:
   log(f"{report.machine}; writing {report.md}")
 
   models = args.models.split(",") if args.models else plan["models"]
+  if args.skip_e2e:
+    plan = dict(plan, e2e_row_s=0.0)
   for i, model in enumerate(models):
     shapes = param_shapes(model, jnp.bfloat16)
     box = {"shapes": shapes, "dims": dimension_numbers(shapes)}
@@ -458,7 +466,7 @@ def main(argv=None) -> int:
     box["params"] = box["remake"]()
     box["grads"] = materialize(shapes, seeds.key(0, "grads"), 1e-3)
     # The last model leaves room for part b (two compilations of a training step).
-    reserve = 20.0 + (90.0 if i == len(models) - 1 and not args.skip_e2e else 0.0)
+    reserve = plan["row_s"] + (2 * plan["e2e_row_s"] if i == len(models) - 1 else 0.0)
     for name in OPTIMIZERS:
       settings = {"part": "a", "model": model, "dtype": "bfloat16", "gap": GAP}
       run_row(
@@ -486,7 +494,7 @@ def main(argv=None) -> int:
           name, s["model"], s["batch_size"], s["seq_len"], s["warmup"], s["steps"]
         ),
         deadline,
-        20.0,
+        plan["e2e_row_s"],
       )
   log(f"done: {report.md}, {report.runs}")
   return 0
