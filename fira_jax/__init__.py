@@ -1,6 +1,7 @@
-"""fira-jax: Fira, GaLore and LoRA as composable optax transforms, in JAX.
+"""fira-jax: Fira, GaLore, APOLLO and LoRA as composable optax transforms, in JAX.
 
-The assembled optimizers are :func:`fira` and :func:`galore`; their pieces are
+The assembled optimizers are :func:`fira`, :func:`galore`, :func:`apollo` and
+:func:`apollo_mini`; their pieces are
 ``optax.GradientTransformation``\\ s usable in any ``optax.chain``.
 """
 
@@ -15,6 +16,7 @@ from fira_jax._src.adam import (
   scale_by_adam_moments,
 )
 from fira_jax._src.alias import fira, galore
+from fira_jax._src.apollo import ScaleByApolloState, apollo, apollo_mini, scale_by_apollo
 from fira_jax._src.memory import optimizer_state_bytes
 from fira_jax._src.projection import LowRankProjectionState, scale_by_low_rank_projection
 from fira_jax._src.projectors import (
@@ -39,8 +41,11 @@ __all__ = [
   "LowRankProjectionState",
   "ProjectorFn",
   "ScaleByAdamMomentsState",
+  "ScaleByApolloState",
   "ScaleByBiasCorrectionState",
   "add_decayed_weights_after_update",
+  "apollo",
+  "apollo_mini",
   "eigh_projector",
   "fira",
   "fira_residual",
@@ -50,6 +55,7 @@ __all__ = [
   "randomized_svd_projector",
   "scale_by_adam_bias_correction",
   "scale_by_adam_moments",
+  "scale_by_apollo",
   "scale_by_low_rank_projection",
   "scale_by_norm_ratio",
   "svd_projector",

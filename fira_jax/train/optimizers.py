@@ -1,10 +1,10 @@
 """The one place the training loop builds its optimizer.
 
 ``make_optimizer`` returns an ``optax.GradientTransformation`` for ``adamw``, ``galore``,
-``fira`` and ``lora`` (AdamW on the LoRA parameters, which are the only ones the loop hands
-to the optimizer in that mode). Low-rank methods project exactly the attention and MLP
-kernels, chosen by :func:`projected_dimension_numbers`; embeddings, norms and the head
-take plain AdamW inside the same transform.
+``fira``, ``apollo``, ``apollo_mini`` and ``lora`` (AdamW on the LoRA parameters, which are
+the only ones the loop hands to the optimizer in that mode). Low-rank methods project exactly
+the attention and MLP kernels, chosen by :func:`projected_dimension_numbers`; embeddings, norms
+and the head take plain AdamW inside the same transform.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from optax.contrib import GaLoreDimensionNumbers
 # Imported from the implementation module (not ``fira_jax``) so that the package root may
 # re-export this module without an import cycle.
 from fira_jax._src.alias import fira, galore
+from fira_jax._src.apollo import apollo, apollo_mini
 from fira_jax._src.projectors import eigh_projector, randomized_svd_projector, svd_projector
 
-OPTIMIZERS = ("adamw", "galore", "fira", "lora")
+OPTIMIZERS = ("adamw", "galore", "fira", "lora", "apollo", "apollo_mini")
+_LOW_RANK = ("galore", "fira", "apollo", "apollo_mini")
 # --projector choices: name -> factory of the projector function.
 PROJECTORS = {
   "svd": lambda: svd_projector,
@@ -89,27 +91,29 @@ def make_optimizer(
   """Builds the optimizer of a run.
 
   Args:
-    name: one of ``adamw``, ``galore``, ``fira``, ``lora``.
+    name: one of ``adamw``, ``galore``, ``fira``, ``lora``, ``apollo``, ``apollo_mini``.
     learning_rate: float or optax schedule.
     params: the trainable flat parameter dict (used to choose the projected leaves).
-    rank: projection rank of GaLore/Fira.
+    rank: projection rank of GaLore/Fira/APOLLO (APOLLO-Mini's is 1).
     update_proj_gap: steps between projector refreshes.
-    alpha: GaLore ``scale`` / Fira ``alpha``.
+    alpha: GaLore ``scale`` / Fira ``alpha`` (APOLLO's ``scale`` keeps its default, 1 or
+      128 for APOLLO-Mini; change it with ``fira_options={"scale": ...}``).
     weight_decay: decoupled weight decay λ.
     clip: clip the global gradient norm to this value first (0 disables).
     b1, b2, eps: Adam constants.
     projector: ``svd`` (exact truncated SVD, the official projector), ``eigh``
       (:func:`fira_jax.eigh_projector`: the same subspaces, faster) or ``rsvd``
-      (:func:`fira_jax.randomized_svd_projector`).
-    fira_options: extra keyword arguments for ``fira_jax.fira``, e.g. the ablations
-      ``{"gamma": None}`` (no growth limiter) and ``{"norm_scaling": "none"}`` (no scaling).
+      (:func:`fira_jax.randomized_svd_projector`); APOLLO always draws Gaussian projections.
+    fira_options: extra keyword arguments for ``fira_jax.fira`` (or ``fira_jax.apollo``,
+      ``fira_jax.apollo_mini``), e.g. the ablations ``{"gamma": None}`` (no growth limiter)
+      and ``{"norm_scaling": "none"}`` (no scaling).
 
   Raises:
     ValueError: for an unknown name or a non-positive rank/gap.
   """
   if name not in OPTIMIZERS:
     raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-  if name in ("galore", "fira"):
+  if name in _LOW_RANK:
     if not isinstance(rank, int) or rank <= 0:
       raise ValueError(f"--rank must be a positive int, got {rank!r}")
     if not isinstance(update_proj_gap, int) or update_proj_gap <= 0:
@@ -125,10 +129,17 @@ def make_optimizer(
       weight_decay=weight_decay,
       weight_dimension_numbers=projected_dimension_numbers(params),
     )
+    options = dict(fira_options or {})
     if name == "fira":
-      tx = fira(learning_rate, rank, alpha=alpha, **common, **dict(fira_options or {}))
-    else:
+      tx = fira(learning_rate, rank, alpha=alpha, **common, **options)
+    elif name == "galore":
       tx = galore(learning_rate, rank, scale=alpha, **common)
+    else:  # APOLLO draws seeded Gaussian projections: --projector does not apply
+      del common["projector_fn"]
+      if name == "apollo":
+        tx = apollo(learning_rate, rank, **common, **options)
+      else:
+        tx = apollo_mini(learning_rate, **common, **options)
   else:
     tx = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
   if clip > 0:
