@@ -19,13 +19,14 @@ class TrainConfig:
   Attributes:
     out: run folder: tokenizer, checkpoints, metrics.jsonl, summary.json
     model: model config (a name of fira_jax.models.CONFIGS)
-    optimizer: optimizer (adamw, galore, fira or lora)
-    rank: rank of GaLore/Fira/LoRA (default: the model's paper-style rank, width/4)
+    optimizer: optimizer (adamw, galore, fira, apollo, apollo_mini or lora)
+    rank: rank of GaLore/Fira/APOLLO/LoRA (default: the model's paper-style rank, width/4;
+      APOLLO-Mini always uses rank 1)
     update_proj_gap: steps between projector refreshes T (GaLore/Fira)
     alpha: GaLore scale / Fira alpha
     lora_alpha: LoRA alpha (update scaled by alpha/rank)
-    lr: peak learning rate (default: 0.01 for galore/fira, 0.001 for adamw/lora, as in the
-      papers)
+    lr: peak learning rate (default: 0.01 for galore/fira/apollo, 0.02 for apollo_mini, 0.001
+      for adamw/lora, as in the papers)
     warmup_steps: linear warm-up steps (default: 10% of steps)
     min_lr_ratio: the cosine decays to this fraction of lr
     weight_decay: decoupled weight decay
@@ -46,7 +47,8 @@ class TrainConfig:
     val_fraction: fraction of documents held out
     max_docs: use at most N documents per split
     mesh_data: size of the 'data' mesh axis (the other devices form 'fsdp')
-    fira_options: extra keyword arguments for fira_jax.fira (ablations)
+    fira_options: extra keyword arguments for fira_jax.fira / apollo / apollo_mini (ablations,
+      APOLLO's scale; APOLLO's projection seed defaults to the run's seed)
     projector: GaLore/Fira projector: svd (exact, official), eigh (exact subspaces from the
       smaller Gram matrix, faster) or rsvd (randomized, fastest)
     stop_at_step: stop (after a checkpoint) at this step, like a pre-empted job
@@ -104,7 +106,9 @@ class TrainConfig:
     if self.rank is None:
       self.rank = PAPER_RANKS[self.model]
     if self.lr is None:
-      self.lr = 0.01 if self.optimizer in ("galore", "fira") else 0.001
+      self.lr = {"galore": 0.01, "fira": 0.01, "apollo": 0.01, "apollo_mini": 0.02}.get(
+        self.optimizer, 0.001
+      )
     if self.lr <= 0:
       raise ValueError(f"--lr must be positive, got {self.lr}")
     if self.warmup_steps is None:

@@ -115,7 +115,11 @@ def _run(config: TrainConfig, ckpt: Checkpointer) -> dict:
     alpha=config.alpha,
     weight_decay=config.weight_decay,
     clip=config.clip,
-    fira_options=config.fira_options,
+    fira_options=(
+      {"seed": config.seed, **config.fira_options}
+      if config.optimizer in ("apollo", "apollo_mini")
+      else config.fira_options
+    ),
     projector=config.projector,
   )
   o_sh = tree_shardings(jax.eval_shape(tx.init, params), mesh)

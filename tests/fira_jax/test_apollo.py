@@ -12,7 +12,8 @@ import pytest
 
 import fira_jax
 from fira_jax._src import apollo as apollo_module
-from fira_jax._src.llama_shapes import PAPER_LLAMA, llama_dimension_numbers, llama_param_shapes
+from fira_jax.models import CONFIGS, Llama
+from fira_jax.train import FlatModel, projected_dimension_numbers
 
 
 def fixture_names(fixtures_dir):
@@ -227,16 +228,25 @@ def test_converges_on_a_quadratic():
     assert loss(w) < 0.05 * loss(jnp.zeros_like(target))
 
 
+def llama_param_shapes(config, dtype):
+  """Flat abstract parameters of a paper LLaMA (no memory allocated)."""
+  from flax import nnx
+
+  abstract = nnx.eval_shape(lambda: Llama(CONFIGS[config], rngs=nnx.Rngs(0)))
+  return {k: jax.ShapeDtypeStruct(x.shape, dtype) for k, x in FlatModel(abstract).params.items()}
+
+
 def analytic_bytes(config, rank, itemsize, limiter=True):
   """Per projected m x n matrix with m >= n (right projection): projection r*n, moments 2*m*r,
   one float32 limiter scalar; every other leaf 2*size; plus the int32 step counters of the
   chain's pieces (projection, limiter, bias correction, weight decay)."""
-  d, f, _, layers = PAPER_LLAMA[config]
+  c = CONFIGS[config]
+  d, f, layers = c.d_model, c.ffn_dim, c.num_layers
   total = 0
   for m, n in ([(d, d)] * 4 + [(d, f), (d, f), (f, d)]) * layers:
     big, small, r = max(m, n), min(m, n), min(rank, m, n)
     total += (r * small + 2 * big * r) * itemsize + (4 if limiter else 0)
-  dense = 2 * 32000 * d + layers * 2 * d + d
+  dense = 2 * c.vocab_size * d + layers * 2 * d + d
   return total + 2 * dense * itemsize + 4 * (4 if limiter else 3)
 
 
@@ -244,7 +254,7 @@ def analytic_bytes(config, rank, itemsize, limiter=True):
 @pytest.mark.parametrize("mini", [False, True])
 def test_state_bytes_equal_the_analytic_formula(config, rank, mini):
   params = llama_param_shapes(config, dtype=jnp.bfloat16)
-  dims = llama_dimension_numbers(params)
+  dims = projected_dimension_numbers(params)
   if mini:
     tx, rank = fira_jax.apollo_mini(1e-2, weight_dimension_numbers=dims), 1
   else:
