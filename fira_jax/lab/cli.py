@@ -29,6 +29,7 @@ GROUPS: dict[str, tuple[str, str]] = {
   "fira": ("fira_jax.commands", "optimizer experiments: train, compare"),
   "graphs": ("graphs.commands", "graph methods on jraph: freekd"),
   "distill": ("distill.commands", "distillation methods: kpod"),
+  "hypernet": ("hypernet.commands", "hypernetworks: pudnet"),
 }
 # Old names kept for one minor release: old -> (group, command).
 DEPRECATED: dict[str, tuple[str, str]] = {

@@ -1,0 +1,169 @@
+"""One PudNet experiment per seed: data → meta-training → evaluation with baselines and timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import jax
+import numpy as np
+
+from fira_jax.lab import seeds
+from hypernet._baselines import (
+  EvalSpec,
+  pudnet_accuracy,
+  random_accuracy,
+  timed,
+  train_curve,
+  train_curves,
+)
+from hypernet._convnet import get_target
+from hypernet._data import Splits, load_dataset
+from hypernet._pudnet import _predict
+from hypernet._tasks import flatten, make_pool
+from hypernet._train import build_pudnet, meta_train
+from hypernet.config import PudNetConfig
+
+__all__ = ["Experiment"]
+
+
+def _classes(cfg: PudNetConfig) -> tuple[list[int], list[int]]:
+  if cfg.setting == "intra-disjoint":
+    return list(range(6)), list(range(6, 10))
+  return list(range(10)), list(range(10))
+
+
+class Experiment:
+  """Loads the data of ``cfg`` once; :meth:`run` meta-trains and evaluates one seed.
+
+  Scratch and random baselines do not depend on the meta-training seed: they are computed once
+  (on the evaluation sub-datasets fixed by ``cfg.eval_seed``) and reported with every seed.
+  """
+
+  def __init__(
+    self, cfg: PudNetConfig, data_dir: str | os.PathLike | None, *, data: Splits | None = None
+  ):
+    self.cfg = cfg
+    data = data if data is not None else load_dataset(cfg.dataset, data_dir)
+    ev = (
+      data
+      if cfg.eval_dataset == cfg.dataset
+      else load_dataset(cfg.eval_dataset, data_dir, seed=cfg.eval_seed)
+    )
+    tr_cls, ev_cls = _classes(cfg)
+    k = cfg.way
+    self.train_pool = make_pool(
+      data.train,
+      classes=tr_cls,
+      mean=data.mean,
+      std=data.std,
+      k=k,
+      per_class=cfg.n_support + cfg.n_query,
+    )
+    # Inter-dataset digits are small: draw evaluation tasks from both halves.
+    ev_set = ev.test
+    if cfg.eval_dataset.endswith("digits"):
+      ev_set = ev.train._replace(
+        x=np.concatenate([ev.train.x, ev.test.x]), y=np.concatenate([ev.train.y, ev.test.y])
+      )
+    n_tr, n_te = cfg.n_train, cfg.n_test
+    if cfg.eval_dataset.endswith("digits"):
+      n_tr, n_te = min(n_tr, 80), min(n_te, 80)
+    self.eval_pool = make_pool(
+      ev_set, classes=ev_cls, mean=data.mean, std=data.std, k=k, per_class=n_tr + n_te
+    )
+    self.spec = EvalSpec(
+      self.eval_pool, seeds.key(cfg.eval_seed, "eval-tasks"), num=cfg.num_eval_tasks, k=k,
+      n_support=cfg.n_support, n_train=n_tr, n_test=n_te, permute=cfg.head != "canonical_fc",
+    )  # fmt: skip
+    self._baseline = None
+
+  def settings(self) -> dict:
+    cfg = self.cfg
+    return {
+      **dataclasses.asdict(cfg), "eval_dataset": cfg.eval_dataset, "target_name": cfg.target_name,
+      "way": cfg.way, "n_train_eval": self.spec.n_train, "n_test_eval": self.spec.n_test,
+    }  # fmt: skip
+
+  def baselines(self) -> dict:
+    """random and scratch accuracy (per task, scratch per epoch) and the scratch wall time."""
+    if self._baseline is None:
+      cfg = self.cfg
+      plain = get_target(cfg.target_name, norm="none" if cfg.target_norm == "none" else "batch")
+      init_key = seeds.key(cfg.eval_seed, "baseline-init")
+      rand = np.asarray(random_accuracy(plain, self.spec, init_key))
+      curves = np.asarray(
+        train_curves(
+          plain,
+          self.spec,
+          init_key,
+          epochs=cfg.scratch_epochs,
+          batch=cfg.scratch_batch,
+          lr=cfg.scratch_lr,
+        )
+      )
+      ep = self.spec.episode(0)
+      params = plain.init(init_key, self.spec.k)
+      run = jax.jit(
+        lambda p: train_curve(
+          plain, p, ep, init_key, n_support=cfg.n_support, epochs=cfg.scratch_epochs,
+          batch=cfg.scratch_batch, lr=cfg.scratch_lr,
+        )
+      )  # fmt: skip
+      train_s, train_compile = timed(run, params, repeats=min(3, cfg.timing_repeats))
+      self._baseline = {
+        "random": rand,
+        "scratch": curves,
+        "train_seconds": train_s,
+        "train_compile_seconds": train_compile,
+      }
+    return self._baseline
+
+  def run(self, seed: int, *, out_dir=None, progress: bool = False) -> dict:
+    """Meta-trains seed ``seed`` and returns its metrics (accuracies are means over the
+    evaluation sub-datasets; ``*_task_std`` their std)."""
+    cfg = self.cfg
+    model = build_pudnet(cfg, seed)
+    res = meta_train(cfg, seed, self.train_pool, model=model, out_dir=out_dir, progress=progress)
+    model = res.model
+    acc = np.asarray(pudnet_accuracy(model, self.spec))
+    ep = self.spec.episode(0)
+    sx, sy = flatten(ep.train[:, : cfg.n_support])
+    predict_s, predict_compile = timed(_predict, model, sx, sy, repeats=cfg.timing_repeats)
+    metrics = {
+      "pudnet_acc": float(acc.mean()), "pudnet_task_std": float(acc.std()),
+      "predict_seconds": predict_s, "predict_compile_seconds": predict_compile,
+      "meta_train_seconds": res.seconds, "meta_history": res.history,
+      "meta_loss_first": res.history[0]["loss"] if res.history else None,
+      "meta_loss_last": res.history[-1]["loss"] if res.history else None,
+    }  # fmt: skip
+    if cfg.baselines:
+      b = self.baselines()
+      spe = math.ceil(cfg.way * self.spec.n_train / cfg.scratch_batch)
+      curve = b["scratch"].mean(0)
+      epochs = sorted({1, min(5, cfg.scratch_epochs), cfg.scratch_epochs})
+      ft = np.asarray(
+        train_curves(
+          model,
+          self.spec,
+          seeds.key(seed, "finetune"),
+          epochs=cfg.finetune_epochs,
+          batch=cfg.scratch_batch,
+          lr=cfg.scratch_lr,
+        )
+      )
+      ft_epochs = sorted({1, cfg.finetune_epochs})
+      match = np.flatnonzero(curve >= acc.mean())
+      metrics.update(
+        random_acc=float(b["random"].mean()), random_task_std=float(b["random"].std()),
+        scratch_acc={str(e): float(b["scratch"][:, e - 1].mean()) for e in epochs},
+        scratch_task_std={str(e): float(b["scratch"][:, e - 1].std()) for e in epochs},
+        scratch_curve=curve.tolist(), scratch_steps_per_epoch=spe,
+        scratch_steps_to_match=int((match[0] + 1) * spe) if match.size else None,
+        finetune_acc={str(e): float(ft[:, e - 1].mean()) for e in ft_epochs},
+        finetune_task_std={str(e): float(ft[:, e - 1].std()) for e in ft_epochs},
+        train_seconds=b["train_seconds"], train_compile_seconds=b["train_compile_seconds"],
+        speedup=b["train_seconds"] / predict_s,
+      )  # fmt: skip
+    return metrics
