@@ -44,7 +44,14 @@ from avprobe._models import (
 )
 from avprobe._parquet import load_official_deaftest
 from avprobe._parser import MODES, ParseBatch, Parsed, parse_answer, parse_answers, parse_detail
-from avprobe._scoring import Threshold, binom_pvalue, fit_threshold, report_table, score, wilson_interval
+from avprobe._scoring import (
+  Threshold,
+  binom_pvalue,
+  fit_threshold,
+  report_table,
+  score,
+  wilson_interval,
+)
 from avprobe._stimuli import db_to_gain, raised_cosine_ramp, rms, rms_db, tone
 from avprobe._wav import decode_wav, read_wav, write_wav
 

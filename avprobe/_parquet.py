@@ -46,7 +46,7 @@ def _decode(data: bytes) -> tuple[np.ndarray, int]:
   try:
     import soundfile
   except ImportError:
-    raise ValueError("a non-WAV audio cell needs the soundfile package (pip install soundfile)")
+    raise ValueError("a non-WAV audio cell needs the soundfile package") from None
   x, sr = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
   return x.mean(axis=1), int(sr)
 

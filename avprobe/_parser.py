@@ -80,8 +80,10 @@ def _check_mode(mode: str) -> str:
 def _options_dict(options: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
   """``{letter: text}`` from a list of option texts (A, B, ...) or a letter → text mapping."""
   if isinstance(options, str) or not isinstance(options, (Sequence, Mapping)):
-    raise ValueError(f"options must be a list of option texts or a letter -> text dict, got "
-                     f"{type(options).__name__}")
+    raise ValueError(
+      f"options must be a list of option texts or a letter -> text dict, got "
+      f"{type(options).__name__}"
+    )
   if isinstance(options, Mapping):
     pairs = list(options.items())
   else:

@@ -90,19 +90,26 @@ class Threshold:
 
 
 def _neg_log_lik(params, x, y):
+  """The negative log-likelihood and its gradient in ``(alpha, beta, lapse)``."""
   alpha, beta, lapse = params
-  p = 0.5 + (0.5 - lapse) * scipy.special.expit((x - alpha) / beta)
-  p = np.clip(p, 1e-9, 1 - 1e-9)
-  return -np.sum(y * np.log(p) + (1 - y) * np.log1p(-p))
+  z = (x - alpha) / beta
+  s = scipy.special.expit(z)
+  p = np.clip(0.5 + (0.5 - lapse) * s, 1e-9, 1 - 1e-9)
+  nll = -np.sum(y * np.log(p) + (1 - y) * np.log1p(-p))
+  dp = -(y / p - (1 - y) / (1 - p))
+  ds = (0.5 - lapse) * s * (1 - s)
+  grad = [np.sum(dp * ds * (-1 / beta)), np.sum(dp * ds * (-z / beta)), np.sum(dp * -s)]
+  return nll, np.array(grad)
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float] | None:
+def _fit(x: np.ndarray, y: np.ndarray, starts=None) -> tuple[float, float, float] | None:
   lo, hi = x.min(), x.max()
   bounds = [(lo - 3.0, hi + 3.0), (0.02, 5.0), (0.0, 0.06)]
+  starts = [(a, 0.5, 0.02) for a in np.linspace(lo, hi, 3)] if starts is None else starts
   best = None
-  for alpha0 in np.linspace(lo, hi, 3):
+  for start in starts:
     res = scipy.optimize.minimize(
-      _neg_log_lik, [alpha0, 0.5, 0.02], args=(x, y), method="L-BFGS-B", bounds=bounds
+      _neg_log_lik, start, args=(x, y), jac=True, method="L-BFGS-B", bounds=bounds
     )
     if res.success and (best is None or res.fun < best.fun):
       best = res
@@ -146,7 +153,7 @@ def fit_threshold(
   boots = []
   for _ in range(n_boot):
     idx = rng.integers(0, d.size, d.size)
-    p = _fit(x[idx], y[idx])
+    p = _fit(x[idx], y[idx], starts=[params])
     if p is not None:
       boots.append(_threshold_of(p))
   low, high = np.quantile(boots, [0.025, 0.975]) if boots else (None, None)
@@ -193,8 +200,9 @@ def score(
   details = [parse_detail(r, list(it.options)) for it, r in zip(items, responses, strict=True)]
   letters = [d.letter_for(mode) for d in details]
   correct = np.array([ltr == it.answer for it, ltr in zip(items, letters, strict=True)])
-  failed = np.array([ltr is None or d.stage == "fallback" for d, ltr in zip(details, letters,
-                                                                          strict=True)])
+  failed = np.array(
+    [ltr is None or d.stage == "fallback" for d, ltr in zip(details, letters, strict=True)]
+  )
   tasks: dict[str, Any] = {}
   for task in dict.fromkeys(it.task for it in items):
     idx = np.array([i for i, it in enumerate(items) if it.task == task])
@@ -204,13 +212,12 @@ def score(
     out["parse_fail_rate"] = float(failed[idx].mean())
     deltas = np.array([it.meta.get("delta", np.nan) for it in sub], np.float64)
     if not np.isnan(deltas).any():
-      out["cells"] = {
-        f"{c:g}": _summary(correct[idx][deltas == c], k) for c in np.unique(deltas)
-      }
+      out["cells"] = {f"{c:g}": _summary(correct[idx][deltas == c], k) for c in np.unique(deltas)}
     pos = [it.meta.get("positions") for it in sub]
     if k == 2 and all(p is not None for p in pos):
-      named = [p["AB".index(letters[i])] if letters[i] else 0 for i, p in zip(idx, pos,
-                                                                           strict=True)]
+      named = [
+        p["AB".index(letters[i])] if letters[i] else 0 for i, p in zip(idx, pos, strict=True)
+      ]
       correct_pos = np.array([it.meta["correct_position"] for it in sub])
       c = correct[idx]
       out["pos1_rate"] = float(np.mean(np.array(named) == 1))
@@ -245,15 +252,17 @@ def report_table(report: dict[str, Any]) -> str:
   rows = []
   for task, t in report["tasks"].items():
     thr = t.get("threshold")
-    rows.append([
-      task,
-      t["n"],
-      f"{t['acc']:.3f}",
-      f"[{t['ci'][0]:.3f}, {t['ci'][1]:.3f}]",
-      f"{t['p_value']:.2g}",
-      f"{t['parse_fail_rate']:.2f}",
-      "-" if t.get("pos1_rate") is None else f"{t['pos1_rate']:.2f}",
-      "-" if thr is None else Threshold(**{**thr, "params": None}).fmt(),
-    ])
+    rows.append(
+      [
+        task,
+        t["n"],
+        f"{t['acc']:.3f}",
+        f"[{t['ci'][0]:.3f}, {t['ci'][1]:.3f}]",
+        f"{t['p_value']:.2g}",
+        f"{t['parse_fail_rate']:.2f}",
+        "-" if t.get("pos1_rate") is None else f"{t['pos1_rate']:.2f}",
+        "-" if thr is None else Threshold(**{**thr, "params": None}).fmt(),
+      ]
+    )
   header = ["task", "n", "acc", "95% CI", "p (vs chance)", "parse fail", "P(pos 1)", "75% thr."]
   return markdown_table(header, rows)

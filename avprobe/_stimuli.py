@@ -133,8 +133,14 @@ def pad_to(x: np.ndarray, n: int, *, offset: int = 0) -> np.ndarray:
 
 
 def click_train(
-  onsets_s: np.ndarray, total_s: float, sr: int, *, burst_s: float = 0.1, freq: float = 1000.0,
-  level_db: float = -20.0, phases: np.ndarray | None = None,
+  onsets_s: np.ndarray,
+  total_s: float,
+  sr: int,
+  *,
+  burst_s: float = 0.1,
+  freq: float = 1000.0,
+  level_db: float = -20.0,
+  phases: np.ndarray | None = None,
 ) -> np.ndarray:
   """Tone bursts of ``burst_s`` seconds starting at ``onsets_s`` in ``total_s`` seconds.
 
