@@ -30,6 +30,7 @@ GROUPS: dict[str, tuple[str, str]] = {
   "graphs": ("graphs.commands", "graph methods on jraph: freekd"),
   "distill": ("distill.commands", "distillation methods: kpod"),
   "hypernet": ("hypernet.commands", "hypernetworks: pudnet"),
+  "avprobe": ("avprobe.commands", "audio-perception probe: run, export"),
 }
 # Old names kept for one minor release: old -> (group, command).
 DEPRECATED: dict[str, tuple[str, str]] = {
