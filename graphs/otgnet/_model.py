@@ -76,7 +76,7 @@ class OTGNet(nnx.Module):
   def classify(self, mem_v, x_v):
     """All heads' logits ``[B, T, c]`` of ``Dropout(ReLU([M'_v || X_v] W_c1)) W_c2^(t)``."""
     p = self.drop(jax.nn.relu(self.w_c1(jnp.concatenate([mem_v, x_v], -1))))
-    return jnp.einsum("bh,thc->btc", p, self.heads.value)
+    return jnp.einsum("bh,thc->btc", p, self.heads[...])
 
 
 class IBMap(nnx.Module):
@@ -182,7 +182,7 @@ def forward(
     store += [(mu_in, lu, cross_e), (mi_in, li, cross_e)]
   src, dst = b["src"], b["dst"]
   if model.update == "pair":
-    e = jnp.broadcast_to(jnp.tanh(model.b_e.value), (src.shape[0], 1))
+    e = jnp.broadcast_to(jnp.tanh(model.b_e[...]), (src.shape[0], 1))
     h = jnp.concatenate([jnp.tanh(jnp.concatenate([m_u, m_i], -1)), e], -1)
     new_u = jnp.tanh(model.w_uc(jnp.concatenate([mem[src], h], -1)))
     new_i = jnp.tanh(model.w_uc(jnp.concatenate([mem[dst], h], -1)))
