@@ -2,4 +2,5 @@
 
 COMMANDS: dict[str, tuple[str, str]] = {
   "freekd": ("graphs.freekd.cli", "train FreeKD, FreeKD-Prompt or FreeKD++ GNNs on Planetoid"),
+  "otgnet": ("graphs.otgnet.cli", "class-incremental OTGNet and baselines on open temporal graphs"),
 }
