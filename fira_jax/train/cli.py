@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     action="append",
     default=[],
     metavar="KEY=VALUE",
-    help="extra keyword for fira_jax.fira (ablations), JSON value, repeatable",
+    help="extra keyword for fira_jax.fira / apollo / apollo_mini (ablations, APOLLO's scale), "
+    "JSON value, repeatable",
   )
 
 
