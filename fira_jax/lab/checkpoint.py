@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
@@ -49,10 +50,32 @@ def _flat_nonempty(tree) -> dict:
   return {_key(p): x for p, x in leaves if x.size > 0}
 
 
+@jax.jit
+def _fingerprints(arrays: dict) -> dict:
+  """A position-weighted checksum (uint32) of the bytes of each array: byte flips that orbax
+  would read back silently (raw chunks carry no checksum) change it."""
+
+  def one(x):
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      x = jax.random.key_data(x)
+    if x.dtype == jnp.bool_:
+      x = x.astype(jnp.uint8)
+    b = x.reshape(-1) if x.dtype.itemsize == 1 else jax.lax.bitcast_convert_type(x, jnp.uint8)
+    b = b.reshape(-1).astype(jnp.uint32)
+    w = (jnp.arange(b.size, dtype=jnp.uint32) % 65521) + 1
+    return jnp.sum(b * w, dtype=jnp.uint32)
+
+  return {k: one(v) for k, v in arrays.items()}
+
+
+def _host_fingerprints(arrays: dict) -> dict[str, int]:
+  return {k: int(v) for k, v in jax.device_get(_fingerprints(arrays)).items()}
+
+
 def _why(error: BaseException) -> str:
   """One short line saying why a read failed (the most specific line of a long message)."""
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-  hints = ("corrupt", "checksum", "decompress", "truncat", "not found", "no such", "decode")
+  hints = ("checksum", "corrupt", "decompress", "truncat", "not found", "no such", "decode")
   line = next((x for x in lines if any(h in x.lower() for h in hints)), lines[0] if lines else "")
   line = line if len(line) <= 160 else line[:157] + "..."
   return f"{type(error).__name__}: {line}" if line else type(error).__name__
@@ -105,6 +128,7 @@ class Checkpointer:
     if step in self._mngr.all_steps():
       return False
     arrays = _flat_nonempty(state)
+    meta = {**meta, "_fingerprints": _host_fingerprints(arrays)}
     return bool(
       self._mngr.save(
         step,
@@ -115,6 +139,11 @@ class Checkpointer:
 
   def restore_meta(self, step: int) -> dict:
     """The JSON metadata saved with ``step``."""
+    meta = self._read_meta(step)
+    meta.pop("_fingerprints", None)
+    return meta
+
+  def _read_meta(self, step: int) -> dict:
     return self._mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
   def restore_state(self, step: int, like: Any) -> Any:
@@ -125,6 +154,12 @@ class Checkpointer:
     }
     args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
     restored = self._mngr.restore(step, args=args)["state"]
+    saved = self._read_meta(step).get("_fingerprints")
+    if saved is not None:  # checkpoints written before fingerprints have none
+      got = _host_fingerprints(restored)
+      bad = [k for k in restored if got[k] != saved.get(k)]
+      if bad:
+        raise ValueError(f"checksum mismatch in {len(bad)} array(s), e.g. {bad[0]}")
     leaves, treedef = jax.tree_util.tree_flatten_with_path(like)
     return jax.tree.unflatten(treedef, [restored.get(_key(p), x) for p, x in leaves])
 

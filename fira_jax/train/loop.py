@@ -180,7 +180,9 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
 
   gamma = config.fira_options.get("gamma", 1.01) or 1.0
   step_fn = make_train_step(flat, tx, (p_sh, o_sh), gamma=gamma)
+  # Fault injection of the tests: a NaN loss at these steps, a pause after each step.
   nan_steps = _fault_steps("FIRA_JAX_FAULT_NAN_STEPS")
+  step_delay = float(os.environ.get("FIRA_JAX_FAULT_STEP_DELAY", 0))
   nan_step_fn = make_train_step(flat, tx, (p_sh, o_sh), gamma=gamma, _nan_loss=True)
   lr_at = jax.jit(schedule)
   eval_fn = make_eval_step(flat)
@@ -258,6 +260,8 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
     if step == s_last:
       t_last = time.perf_counter()  # throughput counts training steps, not eval/checkpoints
     bar.update(1)
+    if step_delay:
+      time.sleep(step_delay)
     if stopped:
       break
   bar.close()
