@@ -143,9 +143,10 @@ class TrainConfig:
     _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
     _check_float("clip", self.clip, 0.0, math.inf)
     _check_float("val_fraction", self.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
-    for key in ("gamma", "scale"):
+    for key, low in (("gamma", 1.0), ("scale", 0.0)):
       if self.fira_options.get(key) is not None:
-        _check_float(key, self.fira_options[key], 0.0, math.inf, low_open=True, flag="fira-option")
+        value = self.fira_options[key]
+        _check_float(key, value, low, math.inf, low_open=not low, flag="fira-option")
     if self.warmup_steps is None:
       self.warmup_steps = self.steps // 10
     _check_int("warmup_steps", self.warmup_steps, 0)
