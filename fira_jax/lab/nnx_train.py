@@ -45,6 +45,7 @@ def _finite(loss, grads) -> jax.Array:
 
 def _guarded_update(graphdef, loss_fn, wrt, skip, state, batch, key):
   """The update; with ``skip`` a non-finite loss or gradient leaves ``state`` unchanged."""
+  old = jax.tree.map(lambda x: x, state)  # merge may share variables with `state`
   models, optimizers = nnx.merge(graphdef, state)
   grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, wrt), has_aux=True)
   (loss, aux), grads = grad_fn(models, batch, key)
@@ -52,7 +53,7 @@ def _guarded_update(graphdef, loss_fn, wrt, skip, state, batch, key):
   ok = _finite(loss, grads)
   new = nnx.state((models, optimizers))
   if skip:
-    new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state)
+    new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
   return models, new, loss, aux, ~ok
 
 
