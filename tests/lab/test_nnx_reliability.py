@@ -49,7 +49,7 @@ SCRIPT = textwrap.dedent(
   res = trainer.fit(batches(), steps=30, key=jax.random.key(0), start_step=start,
                     checkpointer=ckpt, checkpoint_every=10)
   ckpt.close()
-  np.save(out + "/kernel.npy", np.asarray(trainer.model.kernel.value))
+  np.save(out + "/kernel.npy", np.asarray(trainer.model.kernel[...]))
   print("stopped", res.stopped, res.steps_done, flush=True)
   sys.exit(EXIT_PREEMPTED if res.stopped else 0)
   """
@@ -116,8 +116,8 @@ def test_corrupt_newest_checkpoint_falls_back(tmp_path, capsys):
   ref = NNXTrainer(nnx.Linear(3, 1, rngs=nnx.Rngs(0)), optax.sgd(0.1), _loss)
   for _ in range(2):
     ref.step(_batch(), jax.random.key(0))
-  kernel_at_2 = ref.model.kernel.value
-  np.testing.assert_array_equal(fresh.model.kernel.value, kernel_at_2)
+  kernel_at_2 = ref.model.kernel[...]
+  np.testing.assert_array_equal(fresh.model.kernel[...], kernel_at_2)
   # Every step unreadable: one error naming the folder.
   for f in (tmp_path / "checkpoints" / "2" / "state").rglob("*"):
     if f.is_file() and "/d/" in str(f):
@@ -138,4 +138,4 @@ def test_skip_nonfinite_leaves_the_state_and_stops_after_max_bad_steps():
   batches = [_batch(), _batch(True), _batch(), _batch(True), _batch(True), _batch(True), _batch()]
   res = trainer.fit(batches, steps=7, key=jax.random.key(0), max_bad_steps=3)
   assert res.stopped == "non-finite" and res.steps_done == 6 and res.skipped_steps == 4
-  assert np.isfinite(trainer.model.kernel.value).all()
+  assert np.isfinite(trainer.model.kernel[...]).all()
