@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import chex
@@ -14,14 +15,32 @@ from fira_jax._src.projection import scale_by_low_rank_projection
 from fira_jax._src.projectors import ProjectorFn
 
 
-def _check_common(learning_rate, b1, b2, eps):
-  for name, value in (("b1", b1), ("b2", b2)):
-    if isinstance(value, (int, float)) and not 0.0 <= value < 1.0:
-      raise ValueError(f"`{name}` must be in [0, 1), got {value!r}")
-  if isinstance(eps, (int, float)) and eps < 0:
-    raise ValueError(f"`eps` must be >= 0, got {eps!r}")
-  if isinstance(learning_rate, (int, float)) and learning_rate < 0:
-    raise ValueError(f"`learning_rate` must be >= 0, got {learning_rate!r}")
+def _is_number(value) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_range(name: str, value, low: float, *, high: float | None = None, open_low=False):
+  """Raises ValueError naming ``name`` when a Python number is non-finite or out of range
+  (arrays and schedules are left alone: they are only known inside the update)."""
+  if not _is_number(value):
+    return
+  ok = math.isfinite(value) and (value > low if open_low else value >= low)
+  ok = ok and (high is None or value < high)
+  if not ok:
+    bound = f"{'>' if open_low else '>='} {low:g}"
+    bound = f"in [{low:g}, {high:g})" if high is not None else bound
+    raise ValueError(f"`{name}` must be {bound} and finite, got {value!r}")
+
+
+def _check_common(learning_rate, b1, b2, eps, **more):
+  """Validates the Adam constants, the learning rate and ``more`` (name -> (value, low,
+  open_low)) of a constructor."""
+  _check_range("b1", b1, 0.0, high=1.0)
+  _check_range("b2", b2, 0.0, high=1.0)
+  _check_range("eps", eps, 0.0)
+  _check_range("learning_rate", learning_rate, 0.0)
+  for name, (value, low, open_low) in more.items():
+    _check_range(name, value, low, open_low=open_low)
 
 
 def fira(
@@ -114,7 +133,10 @@ def fira(
     Chen et al., `Fira: Can We Achieve Full-rank Training of LLMs Under Low-rank Constraint?
     <https://arxiv.org/abs/2410.01623>`_, 2024.
   """
-  _check_common(learning_rate, b1, b2, eps)
+  _check_common(
+    learning_rate, b1, b2, eps, alpha=(alpha, 0.0, False), weight_decay=(weight_decay, 0.0, False),
+    gamma=(gamma, 1.0, False),
+  )  # fmt: skip
   return optax.chain(
     scale_by_low_rank_projection(
       rank,
@@ -187,7 +209,9 @@ def galore(
     Zhao et al., `GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection
     <https://arxiv.org/abs/2403.03507>`_, 2024.
   """
-  _check_common(learning_rate, b1, b2, eps)
+  _check_common(
+    learning_rate, b1, b2, eps, scale=(scale, 0.0, False), weight_decay=(weight_decay, 0.0, False),
+  )  # fmt: skip
   if base_optimizer is None:
     inner = adam.scale_by_adam_moments(b1, b2, eps, mu_dtype)
     correction = [adam.scale_by_adam_bias_correction(b1, b2)]

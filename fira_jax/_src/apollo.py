@@ -332,7 +332,10 @@ def apollo(
     Zhu et al., `APOLLO: SGD-like Memory, AdamW-level Performance
     <https://arxiv.org/abs/2412.05270>`_, 2024.
   """
-  _check_common(learning_rate, b1, b2, eps)
+  _check_common(
+    learning_rate, b1, b2, eps, weight_decay=(weight_decay, 0.0, False),
+    gamma=(gamma, 1.0, False),
+  )  # fmt: skip
   return optax.chain(
     scale_by_apollo(
       rank,

@@ -11,10 +11,12 @@ import it; ``import fira_jax`` does not load it.
 """
 
 from fira_jax.lab import seeds
+from fira_jax.lab.checkpoint import Checkpointer, CheckpointError, Restored
 from fira_jax.lab.config_flags import add_dataclass_flags, field_help, from_args, to_argv
 from fira_jax.lab.machine import describe_machine, machine_info
 from fira_jax.lab.metrics import MetricsLog, perplexity, progress_bar, read_metrics
 from fira_jax.lab.nnx_train import EarlyStopping, FitResult, NNXTrainer
+from fira_jax.lab.preemption import EXIT_PREEMPTED, Preemption
 from fira_jax.lab.results import (
   append_run,
   group_runs,
@@ -26,6 +28,11 @@ from fira_jax.lab.results import (
 from fira_jax.lab.stats import PairedDelta, fmt_pm, mean_std, paired_by_key, paired_delta
 
 __all__ = [
+  "EXIT_PREEMPTED",
+  "CheckpointError",
+  "Checkpointer",
+  "Preemption",
+  "Restored",
   "EarlyStopping",
   "FitResult",
   "MetricsLog",

@@ -15,11 +15,14 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 
+from fira_jax.lab.checkpoint import Checkpointer, Restored
 from fira_jax.lab.metrics import MetricsLog, progress_bar, to_jsonable
+from fira_jax.lab.preemption import Preemption
 
 __all__ = ["NNXTrainer", "EarlyStopping", "FitResult"]
 
@@ -35,23 +38,37 @@ def _update_all(models, optimizers, grads):
     optimizers.update(models, grads)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=3)
-def _train_step(graphdef, loss_fn, wrt, state, batch, key):
+def _finite(loss, grads) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(grads)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(loss)), *leaves]))
+
+
+def _guarded_update(graphdef, loss_fn, wrt, skip, state, batch, key):
+  """The update; with ``skip`` a non-finite loss or gradient leaves ``state`` unchanged."""
+  old = jax.tree.map(lambda x: x, state)  # merge may share variables with `state`
   models, optimizers = nnx.merge(graphdef, state)
   grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, wrt), has_aux=True)
   (loss, aux), grads = grad_fn(models, batch, key)
   _update_all(models, optimizers, grads)
-  return nnx.state((models, optimizers)), loss, aux
+  ok = _finite(loss, grads)
+  new = nnx.state((models, optimizers))
+  if skip:
+    new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+  return models, new, loss, aux, ~ok
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), donate_argnums=4)
-def _train_eval_step(graphdef, loss_fn, eval_fn, wrt, state, batch, key, eval_batch):
-  models, optimizers = nnx.merge(graphdef, state)
-  grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, wrt), has_aux=True)
-  (loss, aux), grads = grad_fn(models, batch, key)
-  _update_all(models, optimizers, grads)
+def _train_step(graphdef, loss_fn, wrt, skip, state, batch, key):
+  _, new, loss, aux, bad = _guarded_update(graphdef, loss_fn, wrt, skip, state, batch, key)
+  return new, loss, aux, bad
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), donate_argnums=5)
+def _train_eval_step(graphdef, loss_fn, eval_fn, wrt, skip, state, batch, key, eval_batch):
+  _, new, loss, aux, bad = _guarded_update(graphdef, loss_fn, wrt, skip, state, batch, key)
+  models, _ = nnx.merge(graphdef, new)
   metrics = eval_fn(models, eval_batch)
-  return nnx.state((models, optimizers)), loss, aux, metrics
+  return new, loss, aux, metrics, bad
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -77,6 +94,8 @@ class NNXTrainer:
     eval_fn: optional ``(model, batch) -> metrics pytree`` run after the update inside the same
       compiled step (:meth:`step_and_evaluate`) and by :meth:`evaluate` (dropout off is up to it).
     wrt: the variable filter that is differentiated and updated (default ``nnx.Param``).
+    skip_nonfinite: a step whose loss or gradient is not finite leaves the models and the
+      optimizer states unchanged (:attr:`last_skipped` says so; :meth:`fit` counts them).
   """
 
   def __init__(
@@ -87,6 +106,7 @@ class NNXTrainer:
     *,
     eval_fn: EvalFn | None = None,
     wrt: Any = nnx.Param,
+    skip_nonfinite: bool = False,
   ):
     if isinstance(model, list):
       model = tuple(model)
@@ -107,11 +127,13 @@ class NNXTrainer:
       optimizer = nnx.Optimizer(model, tx, wrt=wrt)
     self.graphdef, self.state = nnx.split((model, optimizer))
     self.loss_fn, self.eval_fn, self.wrt = loss_fn, eval_fn, wrt
+    self.skip_nonfinite = skip_nonfinite
+    self.last_skipped: jax.Array = jnp.array(False)
 
   def step(self, batch: Any, key: jax.Array) -> tuple[jax.Array, Any]:
     """One optimisation step; returns ``(loss, aux)`` computed before the update."""
-    self.state, loss, aux = _train_step(
-      self.graphdef, self.loss_fn, self.wrt, self.state, batch, key
+    self.state, loss, aux, self.last_skipped = _train_step(
+      self.graphdef, self.loss_fn, self.wrt, self.skip_nonfinite, self.state, batch, key
     )
     return loss, aux
 
@@ -122,11 +144,12 @@ class NNXTrainer:
     ``(loss, aux, metrics)``; ``eval_batch`` defaults to ``batch``."""
     if self.eval_fn is None:
       raise ValueError("step_and_evaluate needs an eval_fn (pass it to NNXTrainer)")
-    self.state, loss, aux, metrics = _train_eval_step(
+    self.state, loss, aux, metrics, self.last_skipped = _train_eval_step(
       self.graphdef,
       self.loss_fn,
       self.eval_fn,
       self.wrt,
+      self.skip_nonfinite,
       self.state,
       batch,
       key,
@@ -139,6 +162,25 @@ class NNXTrainer:
     if self.eval_fn is None:
       raise ValueError("evaluate needs an eval_fn (pass it to NNXTrainer)")
     return _evaluate(self.graphdef, self.eval_fn, self.state, batch)
+
+  def save_checkpoint(
+    self, checkpointer: Checkpointer, step: int, meta: dict | None = None
+  ) -> bool:
+    """Starts an atomic, asynchronous save of the models and optimizer states as ``step``
+    (``meta``: JSON fields stored with it, e.g. the run's identity)."""
+    return checkpointer.save(step, self.state, {"step": step, **(meta or {})})
+
+  def restore_checkpoint(
+    self, checkpointer: Checkpointer, *, check: Callable[[dict], None] | None = None
+  ) -> Restored | None:
+    """Loads the newest readable checkpoint into this trainer (falling back over corrupt ones
+    with a one-line warning); ``check(meta)`` may raise ``ValueError`` to refuse one of
+    another configuration. Returns the :class:`~fira_jax.lab.checkpoint.Restored` (its
+    ``step`` is where to continue), or ``None`` when there is no checkpoint."""
+    restored = checkpointer.restore_latest(self.state, check=check)
+    if restored is not None:
+      self.state = restored.state
+    return restored
 
   @property
   def models(self) -> Any:
@@ -161,6 +203,11 @@ class NNXTrainer:
     progress: bool = False,
     desc: str = "train",
     record: dict | None = None,
+    start_step: int = 0,
+    checkpointer: Checkpointer | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_meta: dict | None = None,
+    max_bad_steps: int | None = None,
   ) -> FitResult:
     """Runs up to ``steps`` steps over ``batches``; the key of step ``s`` is
     ``fold_in(key, s)``.
@@ -170,6 +217,15 @@ class NNXTrainer:
     the metrics are fetched to the host, written to ``log`` (with ``record``'s fields) and kept
     in the history; only then is the device synchronised. ``stopper`` (needs ``score``, a
     function of that host record) stops the loop after its patience.
+
+    Long runs: ``start_step`` continues a run (after :meth:`restore_checkpoint`; ``batches``
+    must then start at that step's batch). With a ``checkpointer``, a checkpoint is written
+    every ``checkpoint_every`` steps and at the end, and SIGTERM/SIGINT finish the step in
+    flight, checkpoint it, wait for the commit and return with ``stopped`` set to the signal's
+    name (:class:`~fira_jax.lab.preemption.Preemption`; a command exits with
+    :data:`~fira_jax.lab.preemption.EXIT_PREEMPTED`). With ``skip_nonfinite``, skipped steps
+    are counted (``skipped_steps`` in the records) and ``max_bad_steps`` consecutive ones stop
+    the loop (``stopped="non-finite"``, no checkpoint written for them).
 
     Returns:
       A :class:`FitResult`.
@@ -181,52 +237,84 @@ class NNXTrainer:
     if stopper is not None and score is None:
       raise ValueError("stopper needs score (a function of the step's record)")
     history: dict[str, list] = {}
-    bar = progress_bar(steps, desc=desc, disable=not progress)
+    bar = progress_bar(steps, initial=start_step, desc=desc, disable=not progress)
     it = iter(batches)
-    done = 0
+    done, skipped, streak, stopped = start_step, 0, 0, None
     tic = time.perf_counter()
-    try:
-      for s in range(steps):
-        try:
-          batch = next(it)
-        except StopIteration:
-          break
-        k = jax.random.fold_in(key, s)
-        if self.eval_fn is not None:
-          loss, aux, metrics = self.step_and_evaluate(batch, k)
-        else:
-          (loss, aux), metrics = self.step(batch, k), {}
-        done = s + 1
-        bar.update(1)
-        if done % log_every and done != steps:
-          continue
-        row = {"step": done, "loss": loss}
-        for name, part in (("aux", aux), ("metrics", metrics)):
-          if isinstance(part, dict):
-            row.update(part)
-          elif part is not None and not (isinstance(part, tuple) and not part):
-            row[name] = part
-        row = to_jsonable(jax.device_get(row))
-        row["seconds"] = time.perf_counter() - tic
-        for k_, v in row.items():
-          history.setdefault(k_, []).append(v)
-        if log is not None:
-          log.write({**(record or {}), **row})
-        bar.set_postfix(loss=f"{float(row['loss']):.4f}")
-        if stopper is not None:
-          stopper.update(done, score(row))
-          if stopper.should_stop(done):
+
+    def save(step: int) -> None:
+      if checkpointer is not None:
+        self.save_checkpoint(checkpointer, step, checkpoint_meta)
+
+    with Preemption(enabled=checkpointer is not None) as preemption:
+      try:
+        for s in range(start_step, steps):
+          try:
+            batch = next(it)
+          except StopIteration:
             break
-    finally:
-      bar.close()
-    return FitResult(steps_done=done, history={k: np.asarray(v) for k, v in history.items()})
+          k = jax.random.fold_in(key, s)
+          if self.eval_fn is not None:
+            loss, aux, metrics = self.step_and_evaluate(batch, k)
+          else:
+            (loss, aux), metrics = self.step(batch, k), {}
+          done = s + 1
+          bar.update(1)
+          if self.skip_nonfinite:
+            bad = bool(self.last_skipped)
+            skipped, streak = skipped + bad, (streak + 1) * bad
+            if max_bad_steps is not None and streak >= max_bad_steps:
+              stopped = "non-finite"
+          if preemption.reached(done) and stopped is None:
+            stopped = preemption.signal_name
+          if done % log_every == 0 or done == steps or stopped:
+            row = {"step": done, "loss": loss}
+            for name, part in (("aux", aux), ("metrics", metrics)):
+              if isinstance(part, dict):
+                row.update(part)
+              elif part is not None and not (isinstance(part, tuple) and not part):
+                row[name] = part
+            row = to_jsonable(jax.device_get(row))
+            row["seconds"] = time.perf_counter() - tic
+            if self.skip_nonfinite:
+              row["skipped_steps"] = skipped
+            for k_, v in row.items():
+              history.setdefault(k_, []).append(v)
+            if log is not None:
+              log.write({**(record or {}), **row})
+            bar.set_postfix(loss=f"{float(row['loss']):.4f}")
+            if stopper is not None:
+              stopper.update(done, score(row))
+              if stopper.should_stop(done):
+                stopped = stopped or "early-stopping"
+          if stopped == "non-finite":
+            break
+          if (checkpoint_every and done % checkpoint_every == 0) or done == steps or stopped:
+            save(done)
+          if stopped:
+            break
+        if stopped != "non-finite" and done > start_step:
+          save(done)  # the end (or batches ran out); a step saved already is not rewritten
+      finally:
+        bar.close()
+        if checkpointer is not None:
+          checkpointer.wait()
+    return FitResult(
+      steps_done=done,
+      history={k: np.asarray(v) for k, v in history.items()},
+      stopped=None if stopped == "early-stopping" else stopped,
+      skipped_steps=skipped,
+    )
 
 
 class FitResult(NamedTuple):
-  """What :meth:`NNXTrainer.fit` ran: steps done and the logged history (arrays per field)."""
+  """What :meth:`NNXTrainer.fit` ran: steps done, the logged history (arrays per field), why it
+  stopped early (a signal, non-finite steps; ``None`` otherwise) and the skipped steps."""
 
   steps_done: int
   history: dict[str, np.ndarray]
+  stopped: str | None = None  # "SIGTERM"/"SIGINT"/"preemption" or "non-finite"
+  skipped_steps: int = 0
 
 
 class EarlyStopping:

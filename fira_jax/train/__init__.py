@@ -2,7 +2,7 @@
 
 from fira_jax.train.checkpoint import Checkpointer
 from fira_jax.train.config import TrainConfig
-from fira_jax.train.loop import evaluate, train
+from fira_jax.train.loop import NonFiniteError, evaluate, train
 from fira_jax.train.metrics import MetricsLog, read_metrics
 from fira_jax.train.optimizers import (
   OPTIMIZERS,
@@ -24,6 +24,7 @@ __all__ = [
   "Checkpointer",
   "FlatModel",
   "MetricsLog",
+  "NonFiniteError",
   "TrainConfig",
   "evaluate",
   "lm_loss",

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 
-from fira_jax.lab.config_flags import add_dataclass_flags, from_args
+from fira_jax.lab.config_flags import add_dataclass_flags, from_args, to_argv
+from fira_jax.lab.preemption import EXIT_PREEMPTED, resume_hint
 from fira_jax.models.configs import CONFIGS
 from fira_jax.train.config import TrainConfig
 from fira_jax.train.optimizers import OPTIMIZERS, PROJECTORS
@@ -51,12 +54,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   )
 
 
+def _command(args: argparse.Namespace) -> str:
+  """The ``fira-jax train`` command line that ``args`` came from."""
+  options = [f"--fira-option={k}={json.dumps(v)}" for k, v in args.fira_option]
+  return " ".join(["fira-jax train", to_argv(TrainConfig, args), *map(shlex.quote, options)])
+
+
 def run(args: argparse.Namespace) -> int:
-  """Trains the configured run and prints a one-line summary."""
+  """Trains the configured run and prints a one-line summary.
+
+  Returns 0, or :data:`~fira_jax.lab.preemption.EXIT_PREEMPTED` (75) when SIGTERM/SIGINT
+  stopped the run after checkpointing (run the same command with ``--resume`` to continue).
+  """
   from fira_jax.train.loop import train
 
   config = from_args(TrainConfig, args, fira_options=dict(args.fira_option))
   summary = train(config)
+  if summary["stopped"]:
+    print(
+      f"{summary['stopped']}: stopped after step {summary['steps_done']} of {config.steps}, "
+      f"checkpoint committed in {config.out}/checkpoints/{summary['steps_done']}; resume with: "
+      f"{resume_hint(_command(args))}",
+      file=sys.stderr,
+    )
+    return EXIT_PREEMPTED
   ppl = "n/a" if summary["val_ppl"] is None else f"{summary['val_ppl']:.2f}"
   print(
     f"{config.optimizer} {config.model}: {summary['steps_done']} steps, "

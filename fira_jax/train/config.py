@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 
 from fira_jax.models.configs import CONFIGS, PAPER_RANKS
 from fira_jax.train.optimizers import OPTIMIZERS, PROJECTORS
+
+
+def _check_int(name: str, value, low: int) -> None:
+  if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    kind = "a positive int" if low == 1 else f"an int >= {low}"
+    raise ValueError(f"--{name.replace('_', '-')} must be {kind}, got {value!r}")
+
+
+def _check_float(name, value, low, high, *, low_open=False, high_open=False, flag=None) -> None:
+  """Raises ValueError unless ``value`` is a finite real number in the given interval."""
+  label = f"--{flag} {name}" if flag else f"--{name.replace('_', '-')}"
+  close = ")" if high_open or high == math.inf else "]"
+  interval = f"{'(' if low_open else '['}{low}, {high}{close}"
+  ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+  ok = ok and (value > low if low_open else value >= low)
+  ok = ok and (value < high if high_open else value <= high)
+  if not ok:
+    raise ValueError(f"{label} must be a finite number in {interval}, got {value!r}")
 
 
 @dataclasses.dataclass
@@ -52,6 +72,10 @@ class TrainConfig:
     projector: GaLore/Fira projector: svd (exact, official), eigh (exact subspaces from the
       smaller Gram matrix, faster) or rsvd (randomized, fastest)
     stop_at_step: stop (after a checkpoint) at this step, like a pre-empted job
+    keep_checkpoints: keep the newest N checkpoints (a corrupt newest one falls back to the
+      previous one)
+    max_bad_steps: stop after N consecutive steps whose loss or gradient is not finite (such
+      steps are skipped and counted as skipped_steps in metrics.jsonl)
     progress: show the progress bar
   """
 
@@ -86,6 +110,8 @@ class TrainConfig:
   fira_options: dict = dataclasses.field(default_factory=dict)
   projector: str = "svd"
   stop_at_step: int | None = None
+  keep_checkpoints: int = 2
+  max_bad_steps: int = 10
   progress: bool = True
 
   def __post_init__(self):
@@ -99,19 +125,32 @@ class TrainConfig:
       raise ValueError(
         f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
       )
-    for name in ("batch_size", "seq_len", "steps", "eval_every", "checkpoint_every", "log_every"):
-      value = getattr(self, name)
-      if not isinstance(value, int) or value <= 0:
-        raise ValueError(f"--{name.replace('_', '-')} must be a positive int, got {value!r}")
+    positive_ints = ("batch_size", "seq_len", "steps", "eval_every", "checkpoint_every")
+    positive_ints += ("log_every", "update_proj_gap", "keep_checkpoints", "max_bad_steps")
+    for name in positive_ints:
+      _check_int(name, getattr(self, name), 1)
     if self.rank is None:
       self.rank = PAPER_RANKS[self.model]
+    _check_int("rank", self.rank, 1)
     if self.lr is None:
       self.lr = {"galore": 0.01, "fira": 0.01, "apollo": 0.01, "apollo_mini": 0.02}.get(
         self.optimizer, 0.001
       )
-    if self.lr <= 0:
-      raise ValueError(f"--lr must be positive, got {self.lr}")
+    _check_float("lr", self.lr, 0.0, math.inf, low_open=True)
+    _check_float("alpha", self.alpha, 0.0, math.inf, low_open=True)
+    _check_float("lora_alpha", self.lora_alpha, 0.0, math.inf, low_open=True)
+    _check_float("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+    _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
+    _check_float("clip", self.clip, 0.0, math.inf)
+    _check_float("val_fraction", self.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    for key, low in (("gamma", 1.0), ("scale", 0.0)):
+      if self.fira_options.get(key) is not None:
+        value = self.fira_options[key]
+        _check_float(key, value, low, math.inf, low_open=not low, flag="fira-option")
     if self.warmup_steps is None:
       self.warmup_steps = self.steps // 10
+    _check_int("warmup_steps", self.warmup_steps, 0)
+    if self.warmup_steps >= self.steps:
+      raise ValueError(f"--warmup-steps must be < --steps {self.steps}, got {self.warmup_steps}")
     if self.stop_at_step is not None and not 0 < self.stop_at_step <= self.steps:
       raise ValueError(f"--stop-at-step must be in [1, {self.steps}], got {self.stop_at_step}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
+import sys
 import time
 
 import jax
@@ -12,6 +14,8 @@ import numpy as np
 from flax import nnx
 
 from fira_jax.data import BatchIterator, prepare_data
+from fira_jax.lab.checkpoint import warn
+from fira_jax.lab.preemption import Preemption
 from fira_jax.models import Llama, apply_lora, get_config
 from fira_jax.train.checkpoint import Checkpointer, check_identity
 from fira_jax.train.config import TrainConfig
@@ -72,22 +76,41 @@ def evaluate(eval_fn, params, frozen, val: np.ndarray, batch_size: int, n_batche
   return float(np.mean(jax.device_get(losses)))
 
 
+class NonFiniteError(ValueError):
+  """A run stopped after ``max_bad_steps`` consecutive steps with a non-finite loss/gradient."""
+
+
+def _fault_steps(name: str) -> set[int]:
+  """Steps named in the environment variable ``name`` (fault injection of the tests)."""
+  return {int(x) for x in os.environ.get(name, "").replace(",", " ").split()}
+
+
 def train(config: TrainConfig) -> dict:
   """Runs (or resumes) one pre-training run and returns its summary (also ``summary.json``).
 
+  SIGTERM or SIGINT during the run finishes the step in flight, writes a checkpoint of it,
+  waits until it is committed and returns with ``summary["stopped"] == "SIGTERM"`` (or
+  ``"SIGINT"``, ``"preemption"`` on several hosts) and ``summary["steps_done"]`` the step
+  saved; ``fira-jax train`` then exits with :data:`~fira_jax.lab.preemption.EXIT_PREEMPTED`.
+  A step whose loss or gradient is not finite is skipped (parameters and optimizer state
+  unchanged) and counted in ``skipped_steps``.
+
   Raises:
     ValueError: bad settings, an existing run without ``resume``, a checkpoint of another
-      config, or data too small for the batch.
+      config, data too small for the batch, no readable checkpoint
+      (:class:`~fira_jax.lab.checkpoint.CheckpointError`) or ``max_bad_steps`` consecutive
+      non-finite steps (:class:`NonFiniteError`; the checkpoints written before stay).
   """
   maybe_initialize_distributed()
-  ckpt = Checkpointer(config.out)
+  ckpt = Checkpointer(config.out, max_to_keep=config.keep_checkpoints)
   try:
-    return _run(config, ckpt)
+    with Preemption() as preemption:
+      return _run(config, ckpt, preemption)
   finally:
     ckpt.close()  # also on errors: finishes pending async saves, stops orbax's threads
 
 
-def _run(config: TrainConfig, ckpt: Checkpointer) -> dict:
+def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dict:
   out = pathlib.Path(config.out)
   latest = ckpt.latest_step()
   if latest is not None and not config.resume:
@@ -133,20 +156,36 @@ def _run(config: TrainConfig, ckpt: Checkpointer) -> dict:
       f"{config.batch_size}; use more data or a smaller batch"
     )
   identity = _identity(config, model_cfg)
-  start = 0
+  start, counts = 0, {"skipped_steps": 0, "bad_streak": 0}
+  is_main = jax.process_index() == 0
   if latest is not None:
-    meta = ckpt.restore_meta(latest)
-    check_identity(meta["identity"], json.loads(json.dumps(identity)), ckpt.directory)
-    state = ckpt.restore_state(latest, {"params": params, "opt_state": opt_state, "frozen": frozen})
-    params, opt_state, frozen = state["params"], state["opt_state"], state["frozen"]
-    train_it.set_state(meta["data"])
-    start = int(meta["step"])
+    restored = ckpt.restore_latest(
+      {"params": params, "opt_state": opt_state, "frozen": frozen},
+      check=lambda meta: check_identity(
+        meta["identity"], json.loads(json.dumps(identity)), ckpt.directory
+      ),
+    )
+    if restored is None:  # every step vanished between the listing and the read
+      latest = None
+    else:
+      state, meta = restored.state, restored.meta
+      params, opt_state, frozen = state["params"], state["opt_state"], state["frozen"]
+      train_it.set_state(meta["data"])
+      start = int(meta["step"])
+      counts.update({k: int(meta.get(k, 0)) for k in counts})
+      if is_main:
+        print(f"resuming from step {start} of {ckpt.directory}", file=sys.stderr, flush=True)
+  if config.resume and latest is None and is_main:
+    warn(f"--resume: no checkpoint in {ckpt.directory}, starting from step 0")
 
   gamma = config.fira_options.get("gamma", 1.01) or 1.0
   step_fn = make_train_step(flat, tx, (p_sh, o_sh), gamma=gamma)
+  # Fault injection of the tests: a NaN loss at these steps, a pause after each step.
+  nan_steps = _fault_steps("FIRA_JAX_FAULT_NAN_STEPS")
+  step_delay = float(os.environ.get("FIRA_JAX_FAULT_STEP_DELAY", 0))
+  nan_step_fn = make_train_step(flat, tx, (p_sh, o_sh), gamma=gamma, _nan_loss=True)
   lr_at = jax.jit(schedule)
   eval_fn = make_eval_step(flat)
-  is_main = jax.process_index() == 0
   log = MetricsLog(out, resume_step=start if latest is not None else None)
   stop = config.stop_at_step or config.steps
   tokens_per_step = config.batch_size * config.seq_len
@@ -154,16 +193,39 @@ def _run(config: TrainConfig, ckpt: Checkpointer) -> dict:
   t_last, s_last = time.perf_counter(), start
   timed = {"seconds": 0.0, "steps": 0}  # training time after the first (compiling) interval
   val_loss = None
+  pending: list = []  # (step, skipped flag) of the step whose flag is not read yet
+  bad_first = [0]
 
   def save(step: int) -> None:
     state = {"params": params, "opt_state": opt_state, "frozen": frozen}
-    ckpt.save(step, state, {"step": step, "data": train_it.get_state(), "identity": identity})
+    meta = {"step": step, "data": train_it.get_state(), "identity": identity, **counts}
+    ckpt.save(step, state, meta)
 
+  def settle() -> None:
+    """Counts the skipped steps dispatched so far (reads their flags from the device)."""
+    while pending:
+      s, flag = pending.pop(0)
+      if bool(flag):
+        counts["skipped_steps"] += 1
+        counts["bad_streak"] += 1
+        bad_first[0] = bad_first[0] if counts["bad_streak"] > 1 else s
+      else:
+        counts["bad_streak"] = 0
+
+  stopped, step = None, start
   for step in range(start + 1, stop + 1):
     batch = shard_batch(next(train_it), mesh)
-    params, opt_state, metrics = step_fn(params, opt_state, frozen, batch)
+    fn = nan_step_fn if step in nan_steps else step_fn
+    params, opt_state, metrics = fn(params, opt_state, frozen, batch)
+    settle()  # the previous step's flag: one step stays in flight on the device
+    pending.append((step, metrics["skipped"]))
+    logging = step % config.log_every == 0 or step == stop
+    evaluating = step % config.eval_every == 0 or step == config.steps
+    checkpointing = step % config.checkpoint_every == 0 or step == stop
+    if logging or evaluating or checkpointing or config.max_bad_steps <= counts["bad_streak"] + 1:
+      settle()
     record = None
-    if step % config.log_every == 0 or step == stop:
+    if logging:
       loss = float(metrics["loss"])
       now = time.perf_counter()
       tok_s = (step - s_last) * tokens_per_step / max(now - t_last, 1e-9)
@@ -177,29 +239,49 @@ def _run(config: TrainConfig, ckpt: Checkpointer) -> dict:
         "lr": float(lr_at(step - 1)),
         "grad_norm": float(metrics["grad_norm"]),
         "tokens_per_s": tok_s,
+        "skipped_steps": counts["skipped_steps"],
       }
       for key in ("residual_norm", "limited_frac", "growth_max"):
         if key in metrics:
           record[key] = float(metrics[key])
       bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}")
-    if step % config.eval_every == 0 or step == config.steps:
+    if evaluating:
       val_loss = evaluate(eval_fn, params, frozen, data.val, config.batch_size, n_eval, mesh)
       record = (record or {"step": step}) | {"val_loss": val_loss, "val_ppl": perplexity(val_loss)}
     if record is not None and is_main:
       log.write(record)
-    if step % config.checkpoint_every == 0 or step == stop:
+    if counts["bad_streak"] >= config.max_bad_steps:
+      stopped = "non-finite"
+      break
+    if preemption.reached(step):
+      stopped = preemption.signal_name
+    if checkpointing or stopped:
       save(step)
     if step == s_last:
       t_last = time.perf_counter()  # throughput counts training steps, not eval/checkpoints
     bar.update(1)
+    if step_delay:
+      time.sleep(step_delay)
+    if stopped:
+      break
   bar.close()
   ckpt.wait()
+  if stopped == "non-finite":
+    last = ckpt.latest_step()
+    kept = f"the last checkpoint (step {last}) is intact" if last else "no checkpoint was written"
+    raise NonFiniteError(
+      f"{counts['bad_streak']} consecutive steps ({bad_first[0]}-{step}) had a non-finite loss "
+      f"or gradient and were skipped; stopped ({kept}). Lower --lr, set --clip, or check the "
+      "data; --max-bad-steps sets the limit"
+    )
 
   seconds = timed["seconds"]
   summary = {
     "model": config.model,
     "optimizer": config.optimizer,
-    "steps_done": stop,
+    "steps_done": step,
+    "stopped": stopped,
+    "skipped_steps": counts["skipped_steps"],
     "params": int(sum(x.size for x in jax.tree.leaves(params))),
     "frozen_params": int(sum(x.size for x in jax.tree.leaves(frozen))),
     "optimizer_state_bytes": state_bytes(opt_state),
@@ -213,4 +295,4 @@ def _run(config: TrainConfig, ckpt: Checkpointer) -> dict:
   return summary
 
 
-__all__ = ["TrainConfig", "evaluate", "train"]
+__all__ = ["NonFiniteError", "TrainConfig", "evaluate", "train"]

@@ -77,28 +77,51 @@ def limiter_metrics(old_state, new_state, gamma: float) -> dict[str, jax.Array]:
   }
 
 
+def all_finite(tree) -> jax.Array:
+  """True when every element of every leaf of ``tree`` is finite (a scalar bool array)."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def keep_if(ok: jax.Array, new, old):
+  """``new`` where the scalar ``ok`` is True, else ``old`` (leaf by leaf, inside ``jit``)."""
+  return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
 def make_train_step(
-  flat: FlatModel, tx: optax.GradientTransformation, shardings=None, *, gamma: float = 1.01
+  flat: FlatModel,
+  tx: optax.GradientTransformation,
+  shardings=None,
+  *,
+  gamma: float = 1.01,
+  skip_nonfinite: bool = True,
+  _nan_loss: bool = False,
 ):
   """Returns ``step(params, opt_state, frozen, batch) -> (params, opt_state, metrics)``.
 
   ``batch`` is (B, S + 1) tokens; ``params`` and ``opt_state`` are donated. ``shardings`` =
   (params shardings, opt-state shardings) pins the outputs to the same layout as the inputs.
-  Metrics: ``loss``, ``grad_norm`` (global L2 norm of the gradient, before clipping) and, for
-  Fira, :func:`limiter_metrics` with the limiter's ``gamma``.
+  Metrics: ``loss``, ``grad_norm`` (global L2 norm of the gradient, before clipping),
+  ``skipped`` (True when the loss or a gradient was not finite: with ``skip_nonfinite`` the
+  parameters and the optimizer state, its step count included, are then left unchanged) and,
+  for Fira, :func:`limiter_metrics` with the limiter's ``gamma``.
   """
 
   def step(params, opt_state, frozen, batch_BxS1):
     def loss_fn(p):
       model = flat.merge(p, frozen)
-      return lm_loss(model(batch_BxS1[:, :-1]), batch_BxS1[:, 1:])
+      loss = lm_loss(model(batch_BxS1[:, :-1]), batch_BxS1[:, 1:])
+      return loss * jnp.nan if _nan_loss else loss  # fault injection of the tests
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, new_state = tx.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+    new_params = optax.apply_updates(params, updates)
+    ok = jnp.isfinite(loss) & all_finite(grads)
+    if skip_nonfinite:
+      new_params, new_state = keep_if(ok, (new_params, new_state), (params, opt_state))
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "skipped": ~ok}
     metrics.update(limiter_metrics(opt_state, new_state, gamma))
-    return params, new_state, metrics
+    return new_params, new_state, metrics
 
   out = None if shardings is None else (shardings[0], shardings[1], None)
   return jax.jit(step, donate_argnums=(0, 1), out_shardings=out)

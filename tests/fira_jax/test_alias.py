@@ -1,6 +1,7 @@
 """fira/galore against the official implementations' recorded trajectories."""
 
 import json
+import re
 
 import chex
 import jax
@@ -156,3 +157,30 @@ def test_reverse_std_with_optax_adam_equals_optax_contrib_galore():
     u_ref, s_ref = ref.update(g, s_ref, p_ref)
     p_ours, p_ref = optax.apply_updates(p_ours, u_ours), optax.apply_updates(p_ref, u_ref)
     chex.assert_trees_all_close(p_ours, p_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+  "make, kwargs, match",
+  [
+    (fira_jax.fira, dict(learning_rate=float("nan")), "`learning_rate` must be >= 0 and finite"),
+    (fira_jax.fira, dict(learning_rate=float("inf")), "`learning_rate` must be >= 0 and finite"),
+    (fira_jax.fira, dict(learning_rate=0.01, eps=float("nan")), "`eps` must be >= 0"),
+    (fira_jax.fira, dict(learning_rate=0.01, b2=1.0), "`b2` must be in [0, 1)"),
+    (fira_jax.fira, dict(learning_rate=0.01, alpha=float("inf")), "`alpha` must be >= 0"),
+    (fira_jax.fira, dict(learning_rate=0.01, gamma=0.5), "`gamma` must be >= 1"),
+    (fira_jax.fira, dict(learning_rate=0.01, rank=0), "`rank` must be positive"),
+    (fira_jax.galore, dict(learning_rate=0.01, scale=float("nan")), "`scale` must be >= 0"),
+    (fira_jax.galore, dict(learning_rate=0.01, weight_decay=-1.0), "`weight_decay` must be >= 0"),
+    (fira_jax.apollo, dict(learning_rate=float("nan")), "`learning_rate` must be >= 0"),
+    (fira_jax.apollo_mini, dict(learning_rate=0.01, gamma=float("nan")), "`gamma` must be >= 1"),
+    (fira_jax.apollo, dict(learning_rate=0.01, update_proj_gap=0), "`update_proj_gap` must be"),
+  ],
+)
+def test_non_finite_or_out_of_range_hyper_parameters_are_rejected(make, kwargs, match):
+  with pytest.raises(ValueError, match=re.escape(match)):
+    make(**kwargs)
+
+
+def test_schedules_and_arrays_are_not_checked_at_construction():
+  fira_jax.fira(optax.constant_schedule(0.01), rank=4)
+  fira_jax.galore(jnp.asarray(0.01), rank=4, scale=jnp.asarray(0.25))
