@@ -89,7 +89,7 @@ class _Datasets:
         _download(name, roots[-1] / name)
         return roots[-1] / name
       except (OSError, ValueError) as e:  # offline (DatasetNotFound) or a bad download
-        self.failed[name] = str(e).splitlines()[0][:300]
+        self.failed[name] = str(e.__cause__ or e).splitlines()[0][:300]
     _missing(
       f"dataset {name!r} not found in {', '.join(str(r) for r in roots)} and not downloadable "
       f"({self.failed[name]}); set FIRA_JAX_DATA_DIR to a folder holding {name}/ or run the "
