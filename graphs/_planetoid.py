@@ -8,10 +8,9 @@ from a directory; when they are missing they can be fetched from the canonical p
 
 from __future__ import annotations
 
-import hashlib
+import os
 import pathlib
 import pickle
-import urllib.request
 import warnings
 from typing import NamedTuple
 
@@ -19,9 +18,11 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
+from fira_jax.lab.download import DatasetNotFound, cache_dir, dataset_dir, fetch
+
 __all__ = ["NodeData", "load_planetoid", "download_planetoid", "random_split", "PLANETOID_URL"]
 
-PLANETOID_URL = "https://github.com/kimiyoung/planetoid/raw/master/data"
+PLANETOID_URL = "https://raw.githubusercontent.com/kimiyoung/planetoid/af6abf468a772cc055bec88c52e4d6f51b7c37e3/data"
 _SUFFIXES = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 _SHA256 = {
   "cora": {
@@ -85,16 +86,17 @@ def _check_name(name: str) -> str:
   return name.lower()
 
 
-def _sha256(path: pathlib.Path) -> str:
-  return hashlib.sha256(path.read_bytes()).hexdigest()
+def _files(name: str) -> list[str]:
+  return [f"ind.{name}.{s}" for s in _SUFFIXES]
 
 
-def download_planetoid(name: str, data_dir: str | pathlib.Path) -> pathlib.Path:
+def download_planetoid(name: str, data_dir: str | os.PathLike | None = None) -> pathlib.Path:
   """Downloads the missing ``ind.<name>.*`` files into ``data_dir`` and checks their SHA-256.
 
   Args:
     name: ``"cora"`` or ``"citeseer"``.
-    data_dir: destination directory (created if needed).
+    data_dir: destination directory (created if needed); default the cache folder
+      ``<cache>/data/planetoid`` (see :mod:`fira_jax.lab.download`).
 
   Returns:
     ``data_dir`` as a path.
@@ -104,29 +106,19 @@ def download_planetoid(name: str, data_dir: str | pathlib.Path) -> pathlib.Path:
     FileNotFoundError: offline; the message lists which files to put where.
   """
   name = _check_name(name)
-  data_dir = pathlib.Path(data_dir)
-  data_dir.mkdir(parents=True, exist_ok=True)
+  data_dir = pathlib.Path(data_dir) if data_dir is not None else cache_dir("data", "planetoid")
   for suffix in _SUFFIXES:
     path = data_dir / f"ind.{name}.{suffix}"
     if path.exists():
       continue
     try:
-      with urllib.request.urlopen(f"{PLANETOID_URL}/{path.name}", timeout=30) as resp:
-        payload = resp.read()
-    except OSError as e:
-      raise FileNotFoundError(_missing_message(name, data_dir) + f" (download failed: {e})") from e
-    if hashlib.sha256(payload).hexdigest() != _SHA256[name][suffix]:
-      raise ValueError(f"checksum mismatch for downloaded {path.name}")
-    path.write_bytes(payload)
+      fetch(f"{PLANETOID_URL}/{path.name}", path, _SHA256[name][suffix], timeout=30)
+    except DatasetNotFound as e:
+      raise DatasetNotFound(
+        f"Planetoid {name!r}: could not download {', '.join(_files(name))} from "
+        f"{PLANETOID_URL} into {data_dir} ({e})"
+      ) from e
   return data_dir
-
-
-def _missing_message(name: str, data_dir: pathlib.Path) -> str:
-  files = ", ".join(f"ind.{name}.{s}" for s in _SUFFIXES)
-  return (
-    f"Planetoid files for {name!r} not found in {data_dir}: put {files} there "
-    f"(from {PLANETOID_URL}) or call with download=True while online"
-  )
 
 
 def _read(path: pathlib.Path):
@@ -148,7 +140,9 @@ def _edges_from_dict(adjacency: dict, num_nodes: int) -> tuple[np.ndarray, np.nd
   return pairs[:, 0], pairs[:, 1]
 
 
-def load_planetoid(name: str, data_dir: str | pathlib.Path, *, download: bool = False) -> NodeData:
+def load_planetoid(
+  name: str, data_dir: str | os.PathLike | None = None, *, download: bool = False
+) -> NodeData:
   """Loads Cora or Citeseer with the standard public split.
 
   Features are row-normalised, :math:`\\tilde x_i = x_i / \\sum_f x_{if}` (rows of zeros stay
@@ -159,19 +153,24 @@ def load_planetoid(name: str, data_dir: str | pathlib.Path, *, download: bool = 
   Args:
     name: ``"cora"`` (N=2708, F=1433, C=7, 10,556 directed edges) or ``"citeseer"`` (N=3327,
       F=3703, C=6, 9,104 directed edges).
-    data_dir: directory holding the ``ind.<name>.*`` files.
-    download: fetch missing files from the canonical public copy (needs network access).
+    data_dir: directory holding the ``ind.<name>.*`` files; ``None`` looks in
+      ``$FIRA_JAX_DATA_DIR/planetoid`` and then the cache (see :mod:`fira_jax.lab.download`).
+    download: when the files are not found, fetch them (checksummed) from the canonical
+      public copy into ``data_dir`` (or the cache); needs network access.
 
   Returns:
     A :class:`NodeData`.
   """
   name = _check_name(name)
-  data_dir = pathlib.Path(data_dir)
-  missing = [s for s in _SUFFIXES if not (data_dir / f"ind.{name}.{s}").exists()]
-  if missing:
-    if not download:
-      raise FileNotFoundError(_missing_message(name, data_dir))
-    download_planetoid(name, data_dir)
+  data_dir = dataset_dir(
+    "planetoid",
+    _files(name),
+    data_dir,
+    download=download,
+    fetch_into=lambda folder: download_planetoid(name, folder),
+    what=f"Planetoid files for {name!r}",
+    hint=f"from {PLANETOID_URL}",
+  )
   x, y, tx, ty, allx, ally, adjacency, test_index = (
     _read(data_dir / f"ind.{name}.{s}") for s in _SUFFIXES
   )

@@ -1,4 +1,4 @@
-"""Image datasets for PudNet, read from files on disk (no download).
+"""Image datasets for PudNet, read from files on disk (or downloaded once, on request).
 
 Every loader returns :class:`Splits` of :class:`ImageSet` s holding ``uint8`` images
 ``(N, H, W, C)`` (value ``v`` means ``v / 255`` in ``[0, 1]``) and ``int32`` labels, plus the
@@ -11,7 +11,10 @@ Expected files under ``data_dir``:
 - ``cifar10/cifar10_jpeg.npz`` with ``{train,test}_jpeg`` (concatenated JPEG bytes),
   ``{split}_offsets`` (n + 1) and ``{split}_labels``; decoded once with Pillow and cached.
 
-scikit-learn's bundled digits need no file; Colored-MNIST is built locally from MNIST.
+Given no ``data_dir``, MNIST and CIFAR-10 are looked for in ``$FIRA_JAX_DATA_DIR`` and then the
+cache (see :mod:`fira_jax.lab.download`); ``download=True`` fetches and converts them from their
+public sources when missing (checked by SHA-256). scikit-learn's bundled digits need no file;
+Colored-MNIST is built locally from MNIST.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fira_jax.lab import seeds
+from fira_jax.lab.download import dataset_dir
 
 __all__ = [
   "ImageSet",
@@ -65,18 +69,30 @@ def _splits(name: str, train: ImageSet, test: ImageSet) -> Splits:
   return Splits(name, train, test, x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2)) + 1e-6)
 
 
-def _require(path: pathlib.Path, what: str) -> pathlib.Path:
-  if not path.is_file():
-    raise FileNotFoundError(
-      f"{what} not found: expected {path} (pass --data-dir DIR with {path.parent.name}/"
-      f"{path.name} inside; see docs/hypernet.md)"
-    )
-  return path
+def _require(
+  data_dir: str | os.PathLike | None, name: str, file: str, what: str, download: bool
+) -> pathlib.Path:
+  from hypernet import _download
+
+  folder = dataset_dir(
+    name,
+    [file],
+    None if data_dir is None else pathlib.Path(data_dir) / name,
+    download=download,
+    fetch_into=getattr(_download, f"download_{name}"),
+    what=what,
+    hint="pass --data-dir DIR with " + f"{name}/{file} inside; see docs/hypernet.md",
+  )
+  return folder / file
 
 
-def load_mnist(data_dir: str | os.PathLike) -> Splits:
-  """MNIST from ``<data_dir>/mnist/mnist.npz``: 60,000 / 10,000 images ``(N, 28, 28, 1)``."""
-  path = _require(pathlib.Path(data_dir) / "mnist" / "mnist.npz", "MNIST")
+def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Splits:
+  """MNIST from ``<data_dir>/mnist/mnist.npz``: 60,000 / 10,000 images ``(N, 28, 28, 1)``.
+
+  ``data_dir=None`` looks in ``$FIRA_JAX_DATA_DIR`` and then the cache; ``download=True``
+  builds the file from the original IDX files when it is missing.
+  """
+  path = _require(data_dir, "mnist", "mnist.npz", "MNIST", download)
   with np.load(path) as f:
     sets = [
       ImageSet(f[f"x_{s}"][..., None].astype(np.uint8), f[f"y_{s}"].astype(np.int32), 10)
@@ -91,7 +107,11 @@ def _default_cache() -> pathlib.Path:
 
 
 def load_cifar10(
-  data_dir: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None, every: int = 1
+  data_dir: str | os.PathLike | None = None,
+  *,
+  cache_dir: str | os.PathLike | None = None,
+  every: int = 1,
+  download: bool = False,
 ) -> Splits:
   """CIFAR-10 from ``<data_dir>/cifar10/cifar10_jpeg.npz``: ``(N, 32, 32, 3)``, 10 classes.
 
@@ -100,11 +120,13 @@ def load_cifar10(
   ``$FIRA_JAX_CACHE/hypernet`` or ``~/.cache/fira_jax/hypernet``).
 
   Args:
-    data_dir: folder holding ``cifar10/``.
+    data_dir: folder holding ``cifar10/``; ``None`` looks in ``$FIRA_JAX_DATA_DIR`` and then
+      the cache.
     cache_dir: where the decoded arrays are kept.
     every: keep every ``every``-th image of each split (a quick subset for tests).
+    download: when the file is missing, fetch the CIFAR-10-images JPEGs and pack them.
   """
-  path = _require(pathlib.Path(data_dir) / "cifar10" / "cifar10_jpeg.npz", "CIFAR-10")
+  path = _require(data_dir, "cifar10", "cifar10_jpeg.npz", "CIFAR-10", download)
   cache = pathlib.Path(cache_dir) if cache_dir is not None else _default_cache()
   cached = cache / ("cifar10_decoded.npz" if every == 1 else f"cifar10_decoded_every{every}.npz")
   if not cached.is_file():

@@ -37,6 +37,8 @@ from distill.kpod._loss import weighted_token_loss
 from distill.kpod._math_data import (
   Calculation,
   MathProblem,
+  download_gsm8k,
+  download_svamp,
   equation_steps,
   format_number,
   load_gsm8k,
@@ -87,6 +89,8 @@ __all__ = [
   "encode_student",
   "encode_weighting",
   "equation_steps",
+  "download_gsm8k",
+  "download_svamp",
   "evaluate_exact_match",
   "exact_match",
   "extract_answer",

@@ -2,6 +2,9 @@
 
 Both loaders return :class:`MathProblem` records, the common input of the tokenizer, the
 evaluator and the KPOD pipeline (the synthetic generator in ``_problems`` returns them too).
+Given no folder, they look in ``$FIRA_JAX_DATA_DIR/{gsm8k,svamp}`` and then the cache, and with
+``download=True`` fetch the files (checksummed) from the authors' repositories; see
+:mod:`fira_jax.lab.download`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,22 @@ import os
 import pathlib
 import re
 from typing import NamedTuple
+
+from fira_jax.lab.download import dataset_dir, fetch
+
+GSM8K_URL = (
+  "https://raw.githubusercontent.com/openai/grade-school-math/"
+  "3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data"
+)
+SVAMP_URL = (
+  "https://raw.githubusercontent.com/arkilpatel/SVAMP/"
+  "689d7ccac74b9983a2ac7cc3b264f441b99e7c53/SVAMP.json"
+)
+_GSM8K_SHA256 = {
+  "train.jsonl": "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465",
+  "test.jsonl": "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+}
+_SVAMP_SHA256 = "5be77703a6d891ae476d7c082787ad361392aa02453b132516cdd5f4e7934e3e"
 
 _ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 
@@ -60,11 +79,27 @@ def format_number(value: float | int | str) -> str:
   return f"{x:.6f}".rstrip("0").rstrip(".")
 
 
-def _data_file(data_dir: str | os.PathLike, name: str) -> pathlib.Path:
-  path = pathlib.Path(data_dir) / name
-  if not path.is_file():
-    raise FileNotFoundError(f"{path} not found; data_dir must hold {name}")
-  return path
+def download_gsm8k(data_dir: str | os.PathLike) -> pathlib.Path:
+  """Fetches GSM8K ``train.jsonl`` and ``test.jsonl`` into ``data_dir`` (SHA-256 checked)."""
+  for name, sha in _GSM8K_SHA256.items():
+    fetch(f"{GSM8K_URL}/{name}", pathlib.Path(data_dir) / name, sha)
+  return pathlib.Path(data_dir)
+
+
+def download_svamp(data_dir: str | os.PathLike) -> pathlib.Path:
+  """Fetches ``SVAMP.json`` into ``data_dir`` (SHA-256 checked)."""
+  fetch(SVAMP_URL, pathlib.Path(data_dir) / "SVAMP.json", _SVAMP_SHA256)
+  return pathlib.Path(data_dir)
+
+
+def _data_file(
+  data_dir: str | os.PathLike | None, folder: str, name: str, download: bool, fetch_into
+) -> pathlib.Path:
+  source = GSM8K_URL if folder == "gsm8k" else SVAMP_URL
+  found = dataset_dir(
+    folder, [name], data_dir, download=download, fetch_into=fetch_into, hint=f"from {source}"
+  )
+  return found / name
 
 
 def parse_gsm8k_answer(answer: str) -> tuple[tuple[str, ...], str, tuple[Calculation, ...]]:
@@ -87,12 +122,17 @@ def parse_gsm8k_answer(answer: str) -> tuple[tuple[str, ...], str, tuple[Calcula
   return steps, format_number(final), calcs
 
 
-def load_gsm8k(data_dir: str | os.PathLike, split: str = "train") -> list[MathProblem]:
+def load_gsm8k(
+  data_dir: str | os.PathLike | None = None, split: str = "train", *, download: bool = False
+) -> list[MathProblem]:
   """Loads GSM8K ``{split}.jsonl`` (lines of ``{"question", "answer"}``) from ``data_dir``.
 
   Args:
-    data_dir: folder holding ``train.jsonl`` and ``test.jsonl``.
+    data_dir: folder holding ``train.jsonl`` and ``test.jsonl``; ``None`` looks in
+      ``$FIRA_JAX_DATA_DIR/gsm8k`` and then the cache.
     split: ``"train"`` (7,473 problems) or ``"test"`` (1,319).
+    download: when the file is not found, fetch both splits (checksummed) from
+      github.com/openai/grade-school-math into ``data_dir`` (or the cache).
 
   Returns:
     The problems in file order.
@@ -100,7 +140,8 @@ def load_gsm8k(data_dir: str | os.PathLike, split: str = "train") -> list[MathPr
   if split not in ("train", "test"):
     raise ValueError(f"split must be 'train' or 'test', got {split!r}")
   problems = []
-  with open(_data_file(data_dir, f"{split}.jsonl"), encoding="utf-8") as f:
+  path = _data_file(data_dir, "gsm8k", f"{split}.jsonl", download, download_gsm8k)
+  with open(path, encoding="utf-8") as f:
     for line in f:
       if line.strip():
         record = json.loads(line)
@@ -141,13 +182,22 @@ def equation_steps(equation: str) -> tuple[list[str], float]:
   return steps, value
 
 
-def load_svamp(data_dir: str | os.PathLike) -> list[MathProblem]:
+def load_svamp(
+  data_dir: str | os.PathLike | None = None, *, download: bool = False
+) -> list[MathProblem]:
   """Loads SVAMP (``SVAMP.json``: 1,000 problems) with rationales written from the equations.
 
   The question is ``Body`` followed by ``Question``; each operation of ``Equation`` becomes one
   rationale step, and the final answer is ``Answer``.
+
+  Args:
+    data_dir: folder holding ``SVAMP.json``; ``None`` looks in ``$FIRA_JAX_DATA_DIR/svamp``
+      and then the cache.
+    download: when the file is not found, fetch it (checksummed) from
+      github.com/arkilpatel/SVAMP into ``data_dir`` (or the cache).
   """
-  with open(_data_file(data_dir, "SVAMP.json"), encoding="utf-8") as f:
+  path = _data_file(data_dir, "svamp", "SVAMP.json", download, download_svamp)
+  with open(path, encoding="utf-8") as f:
     records = json.load(f)
   problems = []
   for r in records:

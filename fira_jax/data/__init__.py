@@ -3,7 +3,7 @@
 from fira_jax.data.iterator import BatchIterator
 from fira_jax.data.packing import pack_sequences
 from fira_jax.data.pipeline import PackedData, prepare_data
-from fira_jax.data.sources import load_text_splits
+from fira_jax.data.sources import load_text_splits, tinyshakespeare_path
 from fira_jax.data.tokenizers import (
   EOS,
   BPETokenizer,
@@ -23,4 +23,5 @@ __all__ = [
   "load_tokenizer",
   "pack_sequences",
   "prepare_data",
+  "tinyshakespeare_path",
 ]

@@ -61,7 +61,7 @@ class TrainConfig:
     resume: continue from the last checkpoint in out
     seed: seed of the initialisation and data order
     dtype: compute dtype, float32 or bfloat16 (parameters and optimizer state stay float32)
-    data: stdlib | text:PATH | tfds:NAME (see fira_jax.data.prepare_data)
+    data: stdlib | tinyshakespeare | text:PATH | tfds:NAME (see fira_jax.data.prepare_data)
     tokenizer: byte | bpe (trained on the training split) | path/to/tokenizer.json
     vocab_size: BPE vocabulary size
     val_fraction: fraction of documents held out

@@ -9,8 +9,8 @@ from graphs import NodeData, load_planetoid
 
 
 @pytest.fixture(scope="session")
-def planetoid_dir(shared_data_dir):
-  return shared_data_dir / "planetoid"
+def planetoid_dir(dataset_dir):
+  return dataset_dir("planetoid")
 
 
 @pytest.fixture(scope="session")

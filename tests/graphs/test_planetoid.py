@@ -43,9 +43,9 @@ def test_random_split_fractions(cora):
     random_split(cora, 0, train=0.9, val=0.2)
 
 
-def test_unknown_dataset(planetoid_dir):
+def test_unknown_dataset(tmp_path):
   with pytest.raises(ValueError, match=r"dataset must be one of \['cora', 'citeseer'\]"):
-    load_planetoid("pubmedx", planetoid_dir)
+    load_planetoid("pubmedx", tmp_path)
 
 
 def test_missing_files_message(tmp_path):
@@ -59,33 +59,32 @@ def test_download_offline_names_files(tmp_path, monkeypatch):
   def offline(*args, **kwargs):
     raise OSError("network is unreachable")
 
-  monkeypatch.setattr(_planetoid.urllib.request, "urlopen", offline)
+  monkeypatch.setattr("urllib.request.urlopen", offline)
   with pytest.raises(FileNotFoundError, match=r"ind\.citeseer\.graph.*download failed"):
     load_planetoid("citeseer", tmp_path, download=True)
 
 
 def test_download_checks_checksum(tmp_path, monkeypatch, planetoid_dir):
-  class Resp:
-    def __init__(self, payload):
-      self.payload = payload
+  monkeypatch.setattr(_planetoid, "PLANETOID_URL", planetoid_dir.as_uri())  # a local mirror
+  download_planetoid("cora", tmp_path / "dl")
+  assert load_planetoid("cora", tmp_path / "dl").graph.nodes.shape == (2708, 1433)
+  bad = tmp_path / "bad"
+  bad.mkdir()
+  (bad / "ind.cora.x").write_bytes(b"bad")
+  monkeypatch.setattr(_planetoid, "PLANETOID_URL", bad.as_uri())
+  (tmp_path / "dl" / "ind.cora.x").unlink()
+  with pytest.raises(ValueError, match=r"checksum mismatch for .*ind\.cora\.x"):
+    download_planetoid("cora", tmp_path / "dl")
+  assert not (tmp_path / "dl" / "ind.cora.x").exists()
 
-    def __enter__(self):
-      return self
 
-    def __exit__(self, *a):
-      return False
-
-    def read(self):
-      return self.payload
-
-  def fake(url, timeout):
-    name = url.rsplit("/", 1)[1]
-    return Resp((planetoid_dir / name).read_bytes())
-
-  monkeypatch.setattr(_planetoid.urllib.request, "urlopen", fake)
-  download_planetoid("cora", tmp_path)
-  assert load_planetoid("cora", tmp_path).graph.nodes.shape == (2708, 1433)
-  (tmp_path / "ind.cora.x").unlink()
-  monkeypatch.setattr(_planetoid.urllib.request, "urlopen", lambda url, timeout: Resp(b"bad"))
-  with pytest.raises(ValueError, match="checksum mismatch for downloaded ind.cora.x"):
-    download_planetoid("cora", tmp_path)
+def test_load_without_folder_uses_data_dir_env_then_cache(tmp_path, monkeypatch, planetoid_dir):
+  monkeypatch.setenv("FIRA_JAX_CACHE", str(tmp_path / "cache"))
+  monkeypatch.setenv("FIRA_JAX_DATA_DIR", str(planetoid_dir.parent))
+  assert load_planetoid("cora").graph.nodes.shape == (2708, 1433)
+  monkeypatch.setenv("FIRA_JAX_DATA_DIR", str(tmp_path / "empty"))
+  monkeypatch.setattr(_planetoid, "PLANETOID_URL", planetoid_dir.as_uri())
+  with pytest.raises(FileNotFoundError, match="FIRA_JAX_DATA_DIR"):
+    load_planetoid("cora")
+  assert load_planetoid("cora", download=True).num_classes == 7
+  assert (tmp_path / "cache" / "data" / "planetoid" / "ind.cora.graph").is_file()

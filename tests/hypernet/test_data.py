@@ -16,8 +16,8 @@ from hypernet import (
 
 
 @pytest.fixture(scope="module")
-def mnist(shared_data_dir):
-  return load_mnist(shared_data_dir)
+def mnist(dataset_dir):
+  return load_mnist(dataset_dir("mnist").parent)
 
 
 def test_mnist_shapes_and_range(mnist):
@@ -36,8 +36,8 @@ def test_digits_shapes_and_range():
   assert abs(len(d.train.y) - len(d.test.y)) <= 10
 
 
-def test_cifar10_decodes_and_caches(shared_data_dir, tmp_path):
-  c = load_cifar10(shared_data_dir, cache_dir=tmp_path, every=200)
+def test_cifar10_decodes_and_caches(dataset_dir, tmp_path):
+  c = load_cifar10(dataset_dir("cifar10").parent, cache_dir=tmp_path, every=200)
   assert c.train.x.shape == (250, 32, 32, 3) and c.test.x.shape == (50, 32, 32, 3)
   assert set(np.unique(c.train.y)) == set(range(10))
   assert list(tmp_path.glob("cifar10_decoded_every200.npz"))

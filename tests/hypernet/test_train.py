@@ -13,8 +13,8 @@ CFG = PudNetConfig(
 
 
 @pytest.fixture(scope="module")
-def pool(shared_data_dir):
-  d = load_mnist(shared_data_dir)
+def pool(dataset_dir):
+  d = load_mnist(dataset_dir("mnist").parent)
   return make_pool(d.train, mean=d.mean, std=d.std, k=3)
 
 

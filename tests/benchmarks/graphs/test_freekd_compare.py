@@ -57,9 +57,9 @@ def test_runs_file_is_in_the_harness_format(bench):
   assert plus["settings"]["config"]["edge_drop_rate"] == 0.1
 
 
-def test_run_appends_resumable_records(bench, tmp_path, shared_data_dir):
+def test_run_appends_resumable_records(bench, tmp_path, dataset_dir):
   runs = tmp_path / "runs.jsonl"
-  argv = ["--data-dir", str(shared_data_dir / "planetoid"), "--runs", str(runs)]
+  argv = ["--data-dir", str(dataset_dir("planetoid")), "--runs", str(runs)]
   argv += ["--datasets", "cora", "--backbones", "gcn", "--methods", "single,freekd"]
   argv += ["--seeds", "1", "--epochs", "3", "--patience", "3"]
   bench.main(argv)

@@ -1,4 +1,6 @@
-"""GSM8K and SVAMP loaders on the shared data."""
+"""GSM8K and SVAMP loaders on the real data, and their download path on generated files."""
+
+import hashlib
 
 import numpy as np
 import pytest
@@ -6,9 +8,9 @@ import pytest
 from distill import kpod
 
 
-def test_gsm8k_loader_parses_steps_annotations_and_answers(shared_data_dir):
-  train = kpod.load_gsm8k(shared_data_dir / "gsm8k", "train")
-  test = kpod.load_gsm8k(shared_data_dir / "gsm8k", "test")
+def test_gsm8k_loader_parses_steps_annotations_and_answers(dataset_dir):
+  train = kpod.load_gsm8k(dataset_dir("gsm8k"), "train")
+  test = kpod.load_gsm8k(dataset_dir("gsm8k"), "test")
   assert (len(train), len(test)) == (7473, 1319)
   p = train[0]
   assert p.question.startswith("Natalia sold clips to 48")
@@ -43,8 +45,8 @@ def test_gsm8k_answer_parsing_and_errors(tmp_path):
     kpod.load_gsm8k(tmp_path, "dev")
 
 
-def test_svamp_loader_writes_rationales_from_equations(shared_data_dir):
-  problems = kpod.load_svamp(shared_data_dir / "svamp")
+def test_svamp_loader_writes_rationales_from_equations(dataset_dir):
+  problems = kpod.load_svamp(dataset_dir("svamp"))
   assert len(problems) == 1000
   assert problems[0].steps == ("76 - 25 = 51.",)
   assert problems[0].answer == "51"
@@ -58,3 +60,31 @@ def test_equation_steps_innermost_first():
   assert steps == ["8 + 3 = 11.", "11 * 2.5 = 27.5."] and value == 27.5
   with pytest.raises(ValueError, match="unsupported equation"):
     kpod.equation_steps("x + 1")
+
+
+def test_loaders_download_into_the_cache(tmp_path, monkeypatch):
+  """Generated files served from a local mirror stand in for the authors' repositories."""
+  from distill.kpod import _math_data
+
+  mirror = tmp_path / "mirror"
+  mirror.mkdir()
+  line = '{"question": "1 + 1?", "answer": "One plus one <<1+1=2>>2.\\n#### 2"}\n'
+  svamp = '[{"Body": "Ann has 3", "Question": "How many?", "Equation": "(1.0 + 2.0)", "Answer": 3}]'
+  files = {"train.jsonl": line, "test.jsonl": line * 2, "SVAMP.json": svamp}
+  sha = {}
+  for name, text in files.items():
+    (mirror / name).write_text(text)
+    sha[name] = hashlib.sha256(text.encode()).hexdigest()
+  monkeypatch.setenv("FIRA_JAX_CACHE", str(tmp_path / "cache"))
+  monkeypatch.delenv("FIRA_JAX_DATA_DIR", raising=False)
+  monkeypatch.setattr(_math_data, "GSM8K_URL", mirror.as_uri())
+  monkeypatch.setattr(_math_data, "SVAMP_URL", (mirror / "SVAMP.json").as_uri())
+  gsm8k_sha = {k: sha[k] for k in ("train.jsonl", "test.jsonl")}
+  monkeypatch.setattr(_math_data, "_GSM8K_SHA256", gsm8k_sha)
+  monkeypatch.setattr(_math_data, "_SVAMP_SHA256", sha["SVAMP.json"])
+  with pytest.raises(FileNotFoundError, match="download=True"):
+    kpod.load_gsm8k(split="test")
+  assert len(kpod.load_gsm8k(split="test", download=True)) == 2
+  assert kpod.load_gsm8k(split="train")[0].calculations == (kpod.Calculation("1+1", "2"),)
+  assert kpod.load_svamp(download=True)[0].steps == ("1 + 2 = 3.",)
+  assert (tmp_path / "cache" / "data" / "svamp" / "SVAMP.json").is_file()

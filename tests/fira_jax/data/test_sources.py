@@ -8,15 +8,15 @@ import pytest
 from fira_jax.data import load_text_splits
 
 
-def test_text_file_split_is_deterministic_and_disjoint(shared_data_dir):
-  spec = f"text:{shared_data_dir / 'tinyshakespeare' / 'input.txt'}"
+def test_text_file_split_is_deterministic_and_disjoint(shakespeare_sample):
+  spec = f"text:{shakespeare_sample}"
   train, val = load_text_splits(spec, val_fraction=0.1)
   train2, val2 = load_text_splits(spec, val_fraction=0.1)
   assert train == train2 and val == val2
   assert not set(train) & set(val)
   frac = len(val) / (len(train) + len(val))
   assert 0.03 < frac < 0.2
-  text = (shared_data_dir / "tinyshakespeare" / "input.txt").read_text()
+  text = shakespeare_sample.read_text()
   assert sum(len(d) for d in train + val) >= 0.99 * len(text)
 
 
@@ -38,7 +38,7 @@ def test_stdlib_default_has_python_source():
 def test_bad_specs(tmp_path):
   with pytest.raises(FileNotFoundError, match="no such file or folder"):
     load_text_splits(f"text:{tmp_path / 'nope.txt'}")
-  with pytest.raises(ValueError, match="--data must be 'stdlib', 'text:PATH' or 'tfds:NAME'"):
+  with pytest.raises(ValueError, match="--data must be 'stdlib', 'tinyshakespeare', 'text:PATH'"):
     load_text_splits("c4")
   with pytest.raises(ValueError, match="val_fraction must be in"):
     load_text_splits("stdlib", val_fraction=1.5)

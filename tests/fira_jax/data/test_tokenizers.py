@@ -9,8 +9,8 @@ SAMPLE = "def f(x):\n  return x ** 2  # naïve ☃\n\nROMEO: But soft!"
 
 
 @pytest.fixture(scope="module")
-def shakespeare(shared_data_dir):
-  return (shared_data_dir / "tinyshakespeare" / "input.txt").read_text()[:200_000]
+def shakespeare(shakespeare_sample):
+  return shakespeare_sample.read_text()[:200_000]
 
 
 def test_byte_roundtrip_and_ids():

@@ -12,8 +12,9 @@ def cli():
 
 
 @pytest.fixture
-def shakespeare(shared_data_dir):
-  return f"text:{shared_data_dir / 'tinyshakespeare' / 'input.txt'}"
+def shakespeare(shakespeare_sample):
+  """A 200 KB text corpus (the committed head of Tiny Shakespeare) as a ``--data`` spec."""
+  return f"text:{shakespeare_sample}"
 
 
 @pytest.fixture(scope="session", autouse=True)
