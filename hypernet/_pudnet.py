@@ -198,7 +198,7 @@ class PudNet(nnx.Module):
     self.norm_scale = nnx.Dict({n: nnx.Param(p["scale"]) for n, p in norm.items()})
     self.norm_bias = nnx.Dict({n: nnx.Param(p["bias"]) for n, p in norm.items()})
     if head == "proto_cosine":
-      self.tau = nnx.Param(jnp.asarray(10.0))
+      self.tau = nnx.Param(jnp.asarray(10.0, jnp.float32))  # not weak-typed: one compile
     if sketch_classes:
       self.sketch_probe = nnx.Linear(width, sketch_classes, rngs=rngs)
 

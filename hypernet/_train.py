@@ -70,6 +70,7 @@ def meta_loss_fn(
   query_includes_sketch: bool = False,
   aux_deep_sup: float = 0.0,
   aux_sketch_cls: float = 0.0,
+  episode_map: str = "unroll",
 ):
   """The NNX loss ``(model, pool, key) -> (loss, {"ce", "acc"})`` of one meta-step."""
 
@@ -100,13 +101,18 @@ def meta_loss_fn(
     return loss, (ce, (logits.argmax(-1) == qy).mean())
 
   def loss_fn(model: PudNet, pool: Pool, key: jax.Array):
-    keys = jax.random.split(key, meta_batch)
+    B = meta_batch  # noqa: N806
+    keys = jax.random.split(key, B)
     eps = jax.vmap(
       lambda kk: sample_episode(
         pool, kk, k=k, n_train=n_support + n_query, n_test=0, permute=permute
       )
     )(keys)
-    loss, (ce, acc) = jax.vmap(episode_loss, in_axes=(None, 0))(model, eps)
+    if episode_map == "vmap":
+      loss, (ce, acc) = jax.vmap(episode_loss, in_axes=(None, 0))(model, eps)
+    else:  # unrolled: plain convolutions (vmap/scan make XLA:CPU's kernel gradients ~10x slower)
+      outs = [episode_loss(model, jax.tree.map(lambda a, b=b: a[b], eps)) for b in range(B)]
+      loss, (ce, acc) = jax.tree.map(lambda *a: jnp.stack(a), *outs)
     return loss.mean(), {"ce": ce.mean(), "acc": acc.mean()}
 
   return loss_fn
@@ -154,7 +160,7 @@ def meta_train(
   model = model if model is not None else build_pudnet(cfg, seed)
   loss_fn = meta_loss_fn(
     cfg.way, cfg.n_support, cfg.n_query, cfg.meta_batch, cfg.head != "canonical_fc",
-    cfg.query_includes_sketch, cfg.aux_deep_sup, cfg.aux_sketch_cls,
+    cfg.query_includes_sketch, cfg.aux_deep_sup, cfg.aux_sketch_cls, cfg.episode_map,
   )  # fmt: skip
   trainer = NNXTrainer(model, meta_optimizer(cfg.lr, cfg.b1, cfg.b2), loss_fn)
   key = seeds.key(seed, "episodes")

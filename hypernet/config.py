@@ -55,6 +55,10 @@ class PudNetConfig:
       the sketch).
     ahru: the recurrent unit over layers (off: one Dense per layer from the sketch).
     query_includes_sketch: the meta-training query batch also holds the support images.
+    episode_map: how a meta-step maps over its episodes: ``unroll`` (one plain graph per
+      episode; on XLA:CPU about 10x faster than ``vmap``, whose per-episode kernels become a
+      grouped convolution with a slow kernel gradient) or ``vmap`` (one batched graph: faster
+      to compile, the better choice on accelerators).
     aux_deep_sup: weight of prototype losses on intermediate features (0 = off).
     aux_sketch_cls: weight of predicting the episode's original classes from the sketch.
     num_eval_tasks: evaluation sub-datasets.
@@ -98,6 +102,7 @@ class PudNetConfig:
   conditioning: Literal["sketch", "blind"] = "sketch"
   ahru: bool = True
   query_includes_sketch: bool = False
+  episode_map: Literal["unroll", "vmap"] = "unroll"
   aux_deep_sup: float = 0.0
   aux_sketch_cls: float = 0.0
   num_eval_tasks: int = 200

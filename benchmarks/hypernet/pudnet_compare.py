@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import pathlib
 import sys
 
@@ -49,6 +50,12 @@ def run_grid(args) -> None:
   over = {
     k: v for k, v in (("meta_steps", args.meta_steps), ("num_eval_tasks", args.num_eval_tasks)) if v
   }
+  for item in args.set or []:
+    name, _, value = item.partition("=")
+    try:
+      over[name] = json.loads(value)
+    except json.JSONDecodeError:
+      over[name] = value
   cmd = command_line(prog="benchmarks/hypernet/pudnet_compare.py")
   for dataset, setting, _ in COLUMNS:
     if args.columns and f"{dataset}:{setting}" not in args.columns:
@@ -150,6 +157,9 @@ def main(argv=None) -> int:
   p.add_argument("--methods", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
   p.add_argument("--columns", nargs="*", default=None, help="e.g. mnist:intra cifar10:inter")
   p.add_argument("--runs", type=pathlib.Path, default=None)
+  p.add_argument(
+    "--set", nargs="*", default=None, metavar="FIELD=VALUE", help="other PudNetConfig fields"
+  )
   p.add_argument("--report-only", action="store_true")
   p.add_argument("--no-progress", action="store_true")
   args = p.parse_args(argv)
