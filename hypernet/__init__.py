@@ -6,7 +6,7 @@ ConvNet (:func:`net_a`, :func:`net_b`, :func:`resnet18`); :func:`meta_train` tra
 k-way sub-datasets; ``fira-jax hypernet pudnet`` runs the comparison with training from scratch.
 """
 
-from hypernet._baselines import EvalSpec, pudnet_accuracy, random_accuracy, train_curves
+from hypernet._baselines import EvalSpec, pudnet_accuracy, random_accuracy, timed, train_curves
 from hypernet._convnet import TARGETS, ConvNet, LayerSpec, get_target, net_a, net_b, resnet18
 from hypernet._data import (
   DATASETS,
@@ -62,5 +62,6 @@ __all__ = [
   "pudnet_accuracy",
   "random_accuracy",
   "train_curves",
+  "timed",
   "Experiment",
 ]

@@ -198,7 +198,7 @@ class PudNet(nnx.Module):
     self.norm_scale = nnx.Dict({n: nnx.Param(p["scale"]) for n, p in norm.items()})
     self.norm_bias = nnx.Dict({n: nnx.Param(p["bias"]) for n, p in norm.items()})
     if head == "proto_cosine":
-      self.tau = nnx.Param(jnp.asarray(10.0))
+      self.tau = nnx.Param(jnp.asarray(10.0, jnp.float32))  # not weak-typed: one compile
     if sketch_classes:
       self.sketch_probe = nnx.Linear(width, sketch_classes, rngs=rngs)
 
@@ -327,7 +327,12 @@ def predict(model: PudNet, support_x, support_y) -> tuple[dict, dict]:
 
   Returns:
     ``(params, state)`` for ``model.target.apply(params, state, x)``: the generated parameters
-    and the norm statistics of the support set.
+    and the norm statistics of the support set. The statistics are returned rather than folded
+    into ``params`` because the target's batch norms keep no running averages: a network
+    predicted for a sub-dataset normalises its test images with the statistics of that
+    sub-dataset's support set (``state`` is what ``target.batch_stats(params, support_x)``
+    gives). Keeping them explicit lets trained, fine-tuned and predicted parameters share one
+    ``apply`` and lets a caller re-estimate them on more images of the same data.
   """
   check_support(model.target, support_x, support_y, model.num_classes)
   return _predict(model, jnp.asarray(support_x, jnp.float32), jnp.asarray(support_y, jnp.int32))

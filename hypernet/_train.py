@@ -1,14 +1,17 @@
 """Meta-training of PudNet on episodes, with orbax checkpoints and exact resume.
 
-The meta-loss of a step is the mean over ``B`` episodes (``jax.vmap``) of the cross-entropy of
-the *generated* network on the episode's query images,
+The meta-loss of a step is the mean over ``B`` episodes (unrolled, or ``jax.vmap``) of the
+cross-entropy of the *generated* network on the episode's query images,
 
 .. math:: \\mathcal L(H) = \\tfrac1B \\textstyle\\sum_b \\mathrm{CE}(f(x^q_b;\\, H(S_b)),\\, y^q_b)
-   \\; [+\\ \\lambda_{ds} \\mathcal L_{deep} + \\lambda_{sc} \\mathcal L_{sketch}],
+   \\; [+\\ \\lambda_{ds} \\mathcal L_{deep} + \\lambda_{sc} \\mathcal L_{sketch}
+   + \\lambda_{pr} \\tfrac1L \\textstyle\\sum_\\ell
+   \\mathrm{mean}(\\theta_\\ell - \\theta^{T}_\\ell)^2],
 
-back-propagated through θ = H(S) into H. Episodes are sampled inside the compiled step from
-``fold_in(key, step)`` (no host round trip), so the step is an ordinary
-:class:`fira_jax.lab.NNXTrainer` step whose "batch" is the on-device image pool.
+back-propagated through θ = H(S) into H; θ^T (``aux_param_reg``) are the conv kernels trained
+for T Adam steps on the episode's training images from a fixed initialisation. Episodes are
+sampled inside the compiled step from ``fold_in(key, step)`` (no host round trip), so the step
+is an ordinary :class:`fira_jax.lab.NNXTrainer` step whose "batch" is the on-device image pool.
 """
 
 from __future__ import annotations
@@ -70,6 +73,9 @@ def meta_loss_fn(
   query_includes_sketch: bool = False,
   aux_deep_sup: float = 0.0,
   aux_sketch_cls: float = 0.0,
+  episode_map: str = "unroll",
+  aux_param_reg: float = 0.0,
+  aux_param_steps: int = 20,
 ):
   """The NNX loss ``(model, pool, key) -> (loss, {"ce", "acc"})`` of one meta-step."""
 
@@ -97,19 +103,47 @@ def meta_loss_fn(
         loss
         + aux_sketch_cls * optax.sigmoid_binary_cross_entropy(model.sketch_probe(s), present).mean()
       )
+    if aux_param_reg:
+      x_all, y_all = flatten(ep.train)
+      ref = _reference_kernels(tgt, x_all, y_all, k, aux_param_steps)
+      mse = [jnp.mean((params["kernels"][n] - w) ** 2) for n, w in ref.items()]
+      loss = loss + aux_param_reg * jnp.mean(jnp.stack(mse))
     return loss, (ce, (logits.argmax(-1) == qy).mean())
 
   def loss_fn(model: PudNet, pool: Pool, key: jax.Array):
-    keys = jax.random.split(key, meta_batch)
+    B = meta_batch  # noqa: N806
+    keys = jax.random.split(key, B)
     eps = jax.vmap(
       lambda kk: sample_episode(
         pool, kk, k=k, n_train=n_support + n_query, n_test=0, permute=permute
       )
     )(keys)
-    loss, (ce, acc) = jax.vmap(episode_loss, in_axes=(None, 0))(model, eps)
+    if episode_map == "vmap":
+      loss, (ce, acc) = jax.vmap(episode_loss, in_axes=(None, 0))(model, eps)
+    else:  # unrolled: plain convolutions (vmap/scan make XLA:CPU's kernel gradients ~10x slower)
+      outs = [episode_loss(model, jax.tree.map(lambda a, b=b: a[b], eps)) for b in range(B)]
+      loss, (ce, acc) = jax.tree.map(lambda *a: jnp.stack(a), *outs)
     return loss.mean(), {"ce": ce.mean(), "acc": acc.mean()}
 
   return loss_fn
+
+
+def _reference_kernels(target, x, y, k: int, steps: int) -> dict:
+  """Conv kernels of ``target`` trained for ``steps`` full-batch Adam steps (lr 1e-3) on
+  ``(x, y)`` from a fixed He initialisation: the regression target of ``aux_param_reg``. The
+  initialisation is the same for every episode, so the reference depends on the sub-dataset
+  only (as if cached per sub-dataset); no gradient flows through it."""
+  params = target.init(seeds.key(0, "aux-param-reg"), k)
+  tx = optax.adam(1e-3)
+
+  def step(carry, _):
+    p, o = carry
+    g = jax.grad(lambda p: _ce(target.apply(p, None, x, train=True)[0], y))(p)
+    upd, o = tx.update(g, o, p)
+    return (optax.apply_updates(p, upd), o), None
+
+  (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), length=steps)
+  return jax.lax.stop_gradient(params["kernels"])
 
 
 class MetaTrainResult:
@@ -154,7 +188,8 @@ def meta_train(
   model = model if model is not None else build_pudnet(cfg, seed)
   loss_fn = meta_loss_fn(
     cfg.way, cfg.n_support, cfg.n_query, cfg.meta_batch, cfg.head != "canonical_fc",
-    cfg.query_includes_sketch, cfg.aux_deep_sup, cfg.aux_sketch_cls,
+    cfg.query_includes_sketch, cfg.aux_deep_sup, cfg.aux_sketch_cls, cfg.episode_map,
+    cfg.aux_param_reg, cfg.aux_param_steps,
   )  # fmt: skip
   trainer = NNXTrainer(model, meta_optimizer(cfg.lr, cfg.b1, cfg.b2), loss_fn)
   key = seeds.key(seed, "episodes")

@@ -40,3 +40,12 @@ def test_resume_equals_uninterrupted(pool, tmp_path):
   jax.tree.map(np.testing.assert_array_equal, a, b)
   with pytest.raises(ValueError, match="another config or seed"):
     meta_train(CFG, 2, pool, steps=4, out_dir=tmp_path / "cut")
+
+
+def test_param_regression_adds_a_loss(pool):
+  model = build_pudnet(CFG, 0)
+  plain = meta_loss_fn(3, 4, 4, 1)(model, pool, jax.random.key(0))
+  reg_fn = meta_loss_fn(3, 4, 4, 1, aux_param_reg=1.0, aux_param_steps=2)
+  reg = reg_fn(model, pool, jax.random.key(0))
+  np.testing.assert_allclose(reg[1]["ce"], plain[1]["ce"], rtol=1e-5)
+  assert float(reg[0]) > float(plain[0])
