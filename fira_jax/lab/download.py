@@ -10,7 +10,8 @@ loader given no folder looks for it, in order, under
 When it is in neither and the loader is called with ``download=True``, the files are fetched
 from the dataset's canonical public source into the cache, each checked against its SHA-256
 before it is kept (a partial or altered file is never left under its final name). Set
-``FIRA_JAX_OFFLINE=1`` to make every download fail at once instead of trying the network.
+``FIRA_JAX_OFFLINE=1`` to make every network download fail at once (``file://`` URLs, local
+mirrors, still work).
 """
 
 from __future__ import annotations
@@ -96,8 +97,9 @@ def fetch(
   if dest.is_file() and (sha256 is None or sha256_file(dest) == sha256):
     return dest
   urls = [urls] if isinstance(urls, str) else list(urls)
-  if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
-    raise DatasetNotFound(f"not downloading {urls[0]}: {OFFLINE_ENV} is set")
+  if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):  # local file:// mirrors still work
+    if not (urls := [u for u in urls if u.startswith("file:")]):
+      raise DatasetNotFound(f"download failed: {OFFLINE_ENV} is set (no network access)")
   dest.parent.mkdir(parents=True, exist_ok=True)
   part = dest.with_name(dest.name + ".part")
   errors = []

@@ -44,10 +44,11 @@ def test_fetch_checks_the_checksum_and_tries_mirrors(tmp_path, source):
     dl.fetch(missing, dest, sha)
 
 
-def test_offline_switch_refuses_downloads(tmp_path, source, monkeypatch):
+def test_offline_switch_refuses_network_downloads(tmp_path, source, monkeypatch):
   monkeypatch.setenv("FIRA_JAX_OFFLINE", "1")
   with pytest.raises(FileNotFoundError, match="FIRA_JAX_OFFLINE"):
-    dl.fetch(source[0].as_uri(), tmp_path / "x", source[1])
+    dl.fetch("https://example.org/data.txt", tmp_path / "x", source[1])
+  assert dl.fetch(source[0].as_uri(), tmp_path / "x", source[1]).is_file()  # a local mirror
 
 
 def test_dataset_dir_search_order_and_download(tmp_path, source, monkeypatch):
@@ -65,5 +66,6 @@ def test_dataset_dir_search_order_and_download(tmp_path, source, monkeypatch):
   given = tmp_path / "given"
   assert dl.dataset_dir("toy", ["data.txt"], given, download=True, fetch_into=get) == given
   monkeypatch.setenv("FIRA_JAX_OFFLINE", "1")
+  get = lambda folder: dl.fetch("https://example.org/d.txt", folder / "data.txt", sha)  # noqa: E731
   with pytest.raises(dl.DatasetNotFound, match="download=True while online.*FIRA_JAX_OFFLINE"):
     dl.dataset_dir("toy", ["data.txt"], tmp_path / "other", download=True, fetch_into=get)
