@@ -56,7 +56,16 @@ VARIANTS = {
   "no_sketch_mix": {"skt_a": 0.0, "baselines": False},
   "weight_norm_none": {"weight_norm": "none", "baselines": False},
 }
-NOTES = ""  # what the numbers say, written after a run (see the end of the module docstring)
+NOTES = (
+  "Status: only the performance check has been run. The MNIST grid (command in "
+  "`PudNetConfig`'s docstring) did not finish its first seed in 26 minutes on the shared 2-core "
+  "CPU: the scratch@50 baseline is 8 sub-datasets x 400 Adam steps of Net-A plus a timed run, "
+  "and the process ran at nice 10 beside other jobs (load 6-14). The smoke result "
+  "(`pudnet_smoke.md`: 30 meta-steps, 1 seed, 4 sub-datasets) is the only accuracy measured: "
+  "PudNet 71.5% vs random 19.5%, i.e. above chance by far after a tiny meta-training, below "
+  "scratch@5 (75.2%) and beaten by one epoch of fine-tuning from its prediction (79.3%). It says "
+  "nothing yet about the paper's claim; the grid will."
+)
 PAPER = (
   "Paper (TIP 2024 abstract, ResNet-18 on ImageNet-1K): one forward pass, top-5 44.92% in "
   "3.89 GPU-s, vs training from scratch top-5 44.65% after 8,967 GPU-s (> 2,300× faster)."
