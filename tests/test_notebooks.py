@@ -15,7 +15,7 @@ nbclient = pytest.importorskip("nbclient")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-NEEDS = {"freekd": ["planetoid"]}  # datasets a notebook cannot run without
+NEEDS = {"freekd": ["planetoid"], "pudnet": ["mnist"]}  # datasets a notebook cannot run without
 USES = ["gsm8k", "svamp", "tinyshakespeare"]  # read when present
 
 

@@ -27,11 +27,11 @@ def _args(data, out, *extra):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, shared_data_dir):
-  """The uninterrupted run's metrics."""
+def reference(tmp_path_factory, shakespeare_sample):
+  """The uninterrupted run's metrics (on the same corpus as the ``shakespeare`` fixture)."""
   import fira_jax.lab.cli
 
-  data = f"text:{shared_data_dir / 'tinyshakespeare' / 'input.txt'}"
+  data = f"text:{shakespeare_sample}"
   out = tmp_path_factory.mktemp("reference") / "run"
   assert fira_jax.lab.cli.main(_args(data, out)) == 0
   return read_metrics(out)
