@@ -21,7 +21,10 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help): commands at the top of the tree.
 COMMANDS: dict[str, tuple[str, str]] = {
-  "train": ("fira_jax.train.cli", "pre-train a LLaMA model with fira, galore, lora or adamw"),
+  "train": (
+    "fira_jax.train.cli",
+    "pre-train a LLaMA model with fira, galore, apollo, lora or adamw",
+  ),
   "plot": ("fira_jax.lab.plot", "draw the curves of one or several runs' metrics to a PNG"),
 }
 # group -> (module with a COMMANDS table, one-line help). Add a package by adding a line.
