@@ -13,7 +13,13 @@ from fira_jax._src import adam
 from fira_jax._src import dimension_numbers as dn
 from fira_jax._src import residual as res
 from fira_jax._src.alias import _check_common
-from fira_jax._src.projection import PROJ_TYPES, _Leaf, _orient, _replicated, is_info, side_for
+from fira_jax._src.projection import (
+  PROJ_TYPES,
+  _orient,
+  _replicated,
+  is_info,
+  projected_leaves,
+)
 from fira_jax._src.projectors import ProjectorFn
 
 # APOLLO's names of the scaling granularity -> the modes of `scale_by_norm_ratio`.
@@ -135,15 +141,7 @@ def scale_by_apollo(
   scaling = optax.chain(*parts)
 
   def leaves_info(params) -> Any:
-    dims = dn.resolve_dimension_numbers(weight_dimension_numbers, params)
-
-    def info(path, d, p):
-      if d is None:
-        return None
-      view = dn.matrix_view(p.shape, d, jax.tree_util.keystr(path))
-      return _Leaf(view, side_for(view.m, view.n, proj_type), min(rank, view.m, view.n))
-
-    return jax.tree.map_with_path(info, dims, params, is_leaf=dn.is_dim_nums_leaf)
+    return projected_leaves(weight_dimension_numbers, params, rank, proj_type)
 
   def masked(fn):
     """Applies ``fn(info, *leaves)`` at projected leaves; MaskedNode elsewhere."""

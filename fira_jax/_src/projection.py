@@ -111,6 +111,20 @@ def is_info(x) -> bool:
   return x is None or isinstance(x, _Leaf)
 
 
+def projected_leaves(weight_dimension_numbers, params, rank: int, proj_type: str) -> Any:
+  """Per leaf of ``params``: its matrix view, projection side and clamped rank (a ``_Leaf``),
+  or None for a leaf that is not projected."""
+  dims = dn.resolve_dimension_numbers(weight_dimension_numbers, params)
+
+  def info(path, d, p):
+    if d is None:
+      return None
+    view = dn.matrix_view(p.shape, d, jax.tree_util.keystr(path))
+    return _Leaf(view, side_for(view.m, view.n, proj_type), min(rank, view.m, view.n))
+
+  return jax.tree.map_with_path(info, dims, params, is_leaf=dn.is_dim_nums_leaf)
+
+
 def scale_by_low_rank_projection(
   rank: int = 128,
   update_proj_gap: chex.Numeric = 200,
@@ -201,15 +215,7 @@ def scale_by_low_rank_projection(
   sub = scale if residual_form == "official" else 1.0
 
   def leaves_info(params) -> Any:
-    dims = dn.resolve_dimension_numbers(weight_dimension_numbers, params)
-
-    def info(path, d, p):
-      if d is None:
-        return None
-      view = dn.matrix_view(p.shape, d, jax.tree_util.keystr(path))
-      return _Leaf(view, side_for(view.m, view.n, proj_type), min(rank, view.m, view.n))
-
-    return jax.tree.map_with_path(info, dims, params, is_leaf=dn.is_dim_nums_leaf)
+    return projected_leaves(weight_dimension_numbers, params, rank, proj_type)
 
   def init_fn(params):
     infos = leaves_info(params)
