@@ -15,12 +15,12 @@ def _row_sq(x: jax.Array) -> jax.Array:
   return jnp.sum(jnp.square(x), axis=-1, keepdims=True)
 
 
-def fira_leaf(x, r, n, basis, last_norm, first, *, alpha, sub, mode, gamma, eps):
-  """One projected matrix: returns ``(alpha * back(n) + S / rho, ||S|| / rho)``, float32.
+def fira_leaf(x, r, n, basis, last_norm, first, *, alpha, sub, mode, gamma, eps, r_acc=None):
+  r"""One projected matrix: returns ``(alpha * back(n) + S / rho, ||S|| / rho)``, float32.
 
   Args:
     x: oriented gradient ``(a, b)``.
-    r: low-rank gradient ``x @ basis``, ``(a, r)``.
+    r: low-rank gradient ``x @ basis`` as the inner optimizer saw it, ``(a, r)``.
     n: the inner optimizer's update of ``r``, ``(a, r)``.
     basis: ``(b, r)``.
     last_norm: the limiter's reference (float32 scalar); unused without a limiter.
@@ -30,9 +30,27 @@ def fira_leaf(x, r, n, basis, last_norm, first, *, alpha, sub, mode, gamma, eps)
     mode: ``"channel"``, ``"matrix"`` or ``"none"``.
     gamma: the limiter's gamma or ``None``.
     eps: epsilon of the norm ratio and of the limiter.
+    r_acc: ``x @ basis`` accumulated in float32 before ``r`` was rounded to a low-precision
+      dtype (defaults to ``r``).
+
+  A float32 basis is orthonormal to working precision, so
+  :math:`\lVert X_i - cR_iB^\top\rVert^2 = \lVert X_i\rVert^2 - (2c - c^2)\lVert R_i\rVert^2`.
+  A low-precision (e.g. bfloat16) basis is not: with :math:`E = B^\top B - I` (float32,
+  ``(r, r)``) and :math:`\tilde R` the float32-accumulated projection, the exact row norms of
+  the residual as the unfused chain forms it are
+
+  .. math::
+    \lVert X_i\rVert^2 - 2c\,R_i\cdot\tilde R_i + c^2\big(\lVert R_i\rVert^2
+    + R_i E R_i^\top\big),
+
+  which costs two ``r``-sized products instead of materialising ``S``. Either way the update
+  is one back-projection, in the basis' dtype with float32 accumulation (tensor cores on a GPU).
   """
   f32 = jnp.float32
+  low = basis.dtype
+  exact = low == f32
   x, r, n = x.astype(f32), r.astype(f32), n.astype(f32)
+  r_acc = r if r_acc is None else r_acc.astype(f32)
   r_sq = _row_sq(r)
   if mode == "channel":
     phi = jnp.sqrt(_row_sq(n)) / (jnp.sqrt(r_sq) + eps)
@@ -40,22 +58,27 @@ def fira_leaf(x, r, n, basis, last_norm, first, *, alpha, sub, mode, gamma, eps)
     phi = jnp.sqrt(jnp.sum(jnp.square(n))) / (jnp.sqrt(jnp.sum(r_sq)) + eps)
   else:
     phi = jnp.ones((), f32)
-  exact = basis.dtype == jnp.float32
-  b = basis.astype(f32)
   if exact:
-    rows = jnp.maximum(_row_sq(x) - (2.0 * sub - sub * sub) * r_sq, 0.0)
-    s_norm = jnp.sqrt(jnp.sum(jnp.square(phi) * rows))
-  else:  # no orthonormality to rely on at this precision: materialise S
-    s = phi * (x - sub * (r @ b.T))
-    s_norm = jnp.sqrt(jnp.sum(jnp.square(s)))
+    rows = _row_sq(x) - (2.0 * sub - sub * sub) * r_sq
+  else:
+    gram_err = jnp.matmul(basis.T, basis, preferred_element_type=f32) - jnp.eye(
+      basis.shape[1], dtype=f32
+    )
+    r_e = jnp.matmul(r.astype(low), gram_err.astype(low), preferred_element_type=f32)
+    quad = r_sq + jnp.sum(r * r_e, axis=-1, keepdims=True)
+    cross = jnp.sum(r * r_acc, axis=-1, keepdims=True)
+    rows = _row_sq(x) - 2.0 * sub * cross + sub * sub * quad
+  rows = jnp.maximum(rows, 0.0)
+  s_norm = jnp.sqrt(jnp.sum(jnp.square(phi) * rows))
   if gamma is None:
     rho = jnp.ones((), f32)
   else:
     g = jnp.asarray(gamma, f32)
     rho = jnp.where(first, 1.0, jnp.maximum(s_norm / (last_norm + eps), g) / g)
+  w = phi / rho
+  coef = alpha * n - sub * w * r  # (a, r)
   if exact:
-    w = phi / rho
-    out = w * x + (alpha * n - sub * w * r) @ b.T
+    back = coef @ basis.T
   else:
-    out = alpha * (n @ b.T) + s / rho
-  return out, s_norm / rho
+    back = jnp.matmul(coef.astype(low), basis.T).astype(f32)
+  return w * x + back, s_norm / rho

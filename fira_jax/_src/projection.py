@@ -59,14 +59,16 @@ def _orient(side: str, x: jax.Array) -> jax.Array:
   return x if side == "right" else x.T
 
 
-def _fused_update(infos, updates, low_rank, inner, projectors, res_state, spec, scale, sub):
+def _fused_update(
+  infos, updates, low_rank, low_rank_acc, inner, projectors, res_state, spec, scale, sub
+):
   """Fira's residual branch computed with one back-projection (see ``fira_residual``)."""
   mode, gamma, eps = spec
   limiter = res_state[1] if gamma is not None else None
   first = limiter.count == 0 if limiter is not None else jnp.asarray(True)
   last_norms = limiter.last_norm if limiter is not None else None
 
-  def leaf(info, g, r, n, basis, last):
+  def leaf(info, g, r, r_acc, n, basis, last):
     if info is None:
       return n.astype(g.dtype), optax.MaskedNode()
     x = _orient(info.side, info.view.to_matrix(g))
@@ -82,13 +84,14 @@ def _fused_update(infos, updates, low_rank, inner, projectors, res_state, spec, 
       mode=mode,
       gamma=gamma,
       eps=eps,
+      r_acc=_orient(info.side, r_acc),
     )
     return info.view.from_matrix(_orient(info.side, out).astype(g.dtype)), norm
 
   if last_norms is None:
     last_norms = jax.tree.map(lambda _: None, infos, is_leaf=is_info)
   pairs = jax.tree.map(
-    leaf, infos, updates, low_rank, inner, projectors, last_norms, is_leaf=is_info
+    leaf, infos, updates, low_rank, low_rank_acc, inner, projectors, last_norms, is_leaf=is_info
   )
   out = jax.tree.map(lambda _, pair: pair[0], infos, pairs, is_leaf=is_info)
   if limiter is None:
@@ -272,13 +275,16 @@ def scale_by_low_rank_projection(
       return optax.MaskedNode() if info is None else info.view.to_matrix(g)
 
     def project(info, g, basis):
+      """``R`` accumulated in float32 (tensor cores for low-precision inputs on a GPU)."""
       if info is None:
         return g
       g2 = info.view.to_matrix(g)
-      return g2 @ basis if info.side == "right" else basis.T @ g2
+      a, b = (g2, basis) if info.side == "right" else (basis.T, g2)
+      return jnp.matmul(a, b, preferred_element_type=jnp.promote_types(g.dtype, jnp.float32))
 
     projectors = jax.tree.map(refresh_basis, infos, updates, state.projector, is_leaf=is_info)
-    low_rank = jax.tree.map(project, infos, updates, projectors, is_leaf=is_info)
+    low_rank_acc = jax.tree.map(project, infos, updates, projectors, is_leaf=is_info)
+    low_rank = jax.tree.map(lambda r, g: r.astype(g.dtype), low_rank_acc, updates)
     inner, base_state = base_optimizer.update(low_rank, state.base_optimizer_state, None)
 
     def back(info, x, basis):
@@ -286,7 +292,16 @@ def scale_by_low_rank_projection(
 
     if fusable is not None:
       out, res_state = _fused_update(
-        infos, updates, low_rank, inner, projectors, state.residual_state, fusable, scale, sub
+        infos,
+        updates,
+        low_rank,
+        low_rank_acc,
+        inner,
+        projectors,
+        state.residual_state,
+        fusable,
+        scale,
+        sub,
       )
       return out, LowRankProjectionState(
         count=optax.safe_increment(state.count),
