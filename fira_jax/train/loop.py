@@ -186,7 +186,9 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
   nan_step_fn = make_train_step(flat, tx, (p_sh, o_sh), gamma=gamma, _nan_loss=True)
   lr_at = jax.jit(schedule)
   eval_fn = make_eval_step(flat)
-  log = MetricsLog(out, resume_step=start if latest is not None else None)
+  # One writer: every host computes the same records, and a second one rewriting the file on
+  # resume would race with the first.
+  log = MetricsLog(out, resume_step=start if latest is not None else None) if is_main else None
   stop = config.stop_at_step or config.steps
   tokens_per_step = config.batch_size * config.seq_len
   bar = progress_bar(config.steps, start, f"{config.optimizer} {config.model}", not config.progress)

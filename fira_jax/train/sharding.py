@@ -22,9 +22,14 @@ BATCH_AXES = ("data", "fsdp")
 def maybe_initialize_distributed() -> bool:
   """Calls ``jax.distributed.initialize()`` when the environment describes a multi-host job.
 
-  Recognised: ``JAX_COORDINATOR_ADDRESS`` (explicit), Cloud TPU pod slices
-  (``TPU_WORKER_HOSTNAMES`` with more than one host) and SLURM jobs with several tasks.
-  Returns True when it initialised.
+  Recognised: Cloud TPU pod slices (``TPU_WORKER_HOSTNAMES`` with more than one host), SLURM
+  jobs with several tasks, and an explicit ``JAX_COORDINATOR_ADDRESS`` (``host:port`` of
+  process 0), which outside such a cluster needs ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``
+  too (and optionally ``JAX_LOCAL_DEVICE_IDS``). Returns True when it initialised.
+
+  Raises:
+    ValueError: when ``JAX_COORDINATOR_ADDRESS`` is set with only one of ``JAX_NUM_PROCESSES``
+      and ``JAX_PROCESS_ID``, or with values that are not integers.
   """
   multi_tpu = "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
   slurm = int(os.environ.get("SLURM_NTASKS", "1")) > 1
@@ -32,7 +37,20 @@ def maybe_initialize_distributed() -> bool:
     return False
   if jax.distributed.is_initialized():
     return False
-  jax.distributed.initialize()
+  explicit = {}
+  names = ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+  given = [n for n in names if os.environ.get(n)]
+  if given and len(given) != len(names):
+    raise ValueError(f"{' and '.join(names)} must be set together (got only {given[0]})")
+  if given:
+    try:
+      explicit = {
+        "num_processes": int(os.environ["JAX_NUM_PROCESSES"]),
+        "process_id": int(os.environ["JAX_PROCESS_ID"]),
+      }
+    except ValueError:
+      raise ValueError(f"{' and '.join(names)} must be integers") from None
+  jax.distributed.initialize(**explicit)
   return True
 
 

@@ -209,3 +209,66 @@ def test_bad_hyper_parameters_are_one_line_errors(cli, tmp_path, capsys, extra, 
   assert cli(["train", "--out", str(tmp_path / "bad"), *SMALL, *extra]) == 2
   err = capsys.readouterr().err.strip()
   assert len(err.splitlines()) == 1 and match in err, err
+
+
+def _free_port() -> int:
+  import socket
+
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _spawn_hosts(args, tmp_path, n=2, **env):
+  """``n`` processes of one multi-host job (``jax.distributed`` over localhost, 2 CPU devices
+  each, gloo collectives), as a pod slice or a SLURM job would start them."""
+  port = _free_port()
+  return [
+    _spawn(
+      args,
+      tmp_path,
+      XLA_FLAGS="--xla_force_host_platform_device_count=2",
+      JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+      JAX_NUM_PROCESSES=str(n),
+      JAX_PROCESS_ID=str(i),
+      **env,
+    )
+    for i in range(n)
+  ]
+
+
+def _finish(procs, timeout=300):
+  results = [p.communicate(timeout=timeout) for p in procs]
+  return [p.returncode for p in procs], [err for _, err in results]
+
+
+@pytest.mark.slow
+def test_two_hosts_sigterm_save_the_same_step_and_resume_exactly(tmp_path, shakespeare, reference):
+  """Two processes, one job: the uninterrupted run matches one process; on SIGTERM (sent to
+  every host, as a preempted slice gets it) JAX's preemption sync point makes both hosts save
+  the same step, and the resumed job continues exactly."""
+  uninterrupted = tmp_path / "uninterrupted"
+  codes, errs = _finish(_spawn_hosts(_args(shakespeare, uninterrupted), tmp_path))
+  assert codes == [0, 0], errs
+  full = read_metrics(uninterrupted)
+  assert [r["step"] for r in full] == [r["step"] for r in reference]
+  for a, b in zip(full, reference, strict=True):  # 2 × 2 devices vs 8: reduction order only
+    assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+
+  out = tmp_path / "run"
+  procs = _spawn_hosts(_args(shakespeare, out), tmp_path, FIRA_JAX_FAULT_STEP_DELAY="0.3")
+  _wait_for(lambda: _logged_steps(out) >= 2, procs[0])
+  for p in procs:
+    p.send_signal(signal.SIGTERM)
+  codes, errs = _finish(procs)
+  assert codes == [EXIT_PREEMPTED] * 2, errs
+  stopped = read_metrics(out)[-1]["step"]
+  assert 2 <= stopped < 10
+  for err in errs:
+    assert f"preemption: stopped after step {stopped} of 10" in err
+  assert (out / "checkpoints" / str(stopped)).is_dir()
+
+  codes, errs = _finish(_spawn_hosts(_args(shakespeare, out, "--resume"), tmp_path))
+  assert codes == [0, 0], errs
+  assert f"resuming from step {stopped}" in errs[0]
+  _assert_same(out, full)
