@@ -61,6 +61,7 @@ def fira(
   projector_fn: ProjectorFn | None = None,
   weight_dimension_numbers: dn.DimNumsOrFn = None,
   mu_dtype: Any | None = None,
+  refresh_batch_size: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Fira: full-rank training under a low-rank optimizer-state constraint.
 
@@ -112,6 +113,8 @@ def fira(
     weight_dimension_numbers: which leaves are projected and how they are seen as matrices
       (as in ``optax.contrib.galore``; default: every 2-D leaf).
     mu_dtype: dtype of the first moment.
+    refresh_batch_size: ``None`` or k: refresh same-shape matrices k at a time with one
+      compiled projector (see :func:`scale_by_low_rank_projection`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -146,6 +149,7 @@ def fira(
       weight_dimension_numbers,
       proj_type=proj_type,
       projector_fn=projector_fn,
+      refresh_batch_size=refresh_batch_size,
       residual_transform=res.fira_residual(norm_scaling, gamma),
       residual_form=residual_form,
     ),
@@ -171,6 +175,7 @@ def galore(
   projector_fn: ProjectorFn | None = None,
   weight_dimension_numbers: dn.DimNumsOrFn = None,
   mu_dtype: Any | None = None,
+  refresh_batch_size: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""GaLore: Adam in a periodically refreshed low-rank subspace of each gradient.
 
@@ -201,6 +206,8 @@ def galore(
     projector_fn: ``(grad_2d, rank, step) -> (u_r, v_r)``.
     weight_dimension_numbers: as in ``optax.contrib.galore``.
     mu_dtype: dtype of the first moment (official Adam only).
+    refresh_batch_size: ``None`` or k: refresh same-shape matrices k at a time with one
+      compiled projector (see :func:`scale_by_low_rank_projection`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -226,6 +233,7 @@ def galore(
       weight_dimension_numbers,
       proj_type=proj_type,
       projector_fn=projector_fn,
+      refresh_batch_size=refresh_batch_size,
     ),
     *correction,
     optax.scale_by_learning_rate(learning_rate),

@@ -198,3 +198,46 @@ def test_dimension_numbers_with_wrong_structure_raise():
   tx = fira_jax.fira(1e-3, 2, weight_dimension_numbers={"other": None})
   with pytest.raises(ValueError, match="structure of the parameters"):
     tx.init({"w": jnp.zeros((5, 4))})
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_grouped_refresh_equals_the_per_leaf_refresh(batch_size):
+  """``refresh_batch_size`` traces one projector per (shape, side, rank) group and gives the
+  per-leaf bases and updates."""
+  key = jax.random.PRNGKey(0)
+  shapes = {"a0": (12, 8), "a1": (12, 8), "a2": (12, 8), "b0": (8, 12), "b1": (8, 12), "c": (8,)}
+  params = {k: jax.random.normal(jax.random.fold_in(key, i), s) for i, (k, s) in
+            enumerate(shapes.items())}  # fmt: skip
+  traced = []
+
+  def projector_fn(g, rank, step):
+    traced.append(g.shape)
+    return fira_jax.eigh_projector(g, rank, step)
+
+  def run(refresh_batch_size):
+    tx = fira_jax.fira(
+      1e-2, 3, update_proj_gap=2, projector_fn=projector_fn, refresh_batch_size=refresh_batch_size
+    )
+    state, p = tx.init(params), params
+    update = jax.jit(tx.update)
+    for t in range(4):
+      g = jax.tree.map(lambda x, t=t: jnp.sin(x * (t + 1.0)), params)
+      u, state = update(g, state, p)
+      p = optax.apply_updates(p, u)
+    return p, state
+
+  traced.clear()
+  p_leaf, s_leaf = run(None)
+  assert len(traced) == 5  # one projector per projected leaf
+  traced.clear()
+  p_group, s_group = run(batch_size)
+  # Per group ((12, 8) × 3, (8, 12) × 2) one trace, two when the group has a remainder.
+  assert set(traced) == {(12, 8), (8, 12)} and len(traced) <= 4
+  # float32 rounding only: the eigensolver runs batched instead of matrix by matrix.
+  chex.assert_trees_all_close(p_group, p_leaf, rtol=1e-4, atol=1e-5)
+  chex.assert_trees_all_close(s_group[0].projector, s_leaf[0].projector, rtol=1e-4, atol=1e-5)
+
+
+def test_refresh_batch_size_is_checked():
+  with pytest.raises(ValueError, match="refresh_batch_size"):
+    fira_jax.fira(1e-2, 2, refresh_batch_size=0)
