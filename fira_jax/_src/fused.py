@@ -1,8 +1,11 @@
 """Fused computation of Fira's residual branch inside the low-rank projection.
 
-See :func:`fira_jax.fira_residual` for the identity it rests on. Matrices here are oriented
-with the projected side first: ``x`` is ``(a, b)``, ``r`` and ``n`` are ``(a, r)``, ``basis``
-is ``(b, r)`` with orthonormal columns, and the back-projection is ``y @ basis.T``.
+See :func:`fira_jax.fira_residual` for the identity it rests on. The gradient matrix ``x`` is
+used as stored, ``(m, n)``, never transposed (a transposed copy of a full-size matrix costs a
+memory pass of its own): a right projection has ``basis`` ``(n, r)``, ``R = x @ basis``
+``(m, r)``, one channel per row, back-projection ``y @ basis.T``; a left one has ``basis``
+``(m, r)``, ``R = basis.T @ x`` ``(r, n)``, one channel per column, back-projection
+``basis @ y``. ``axis`` is the axis a channel's norm runs over, the same for ``x`` and ``R``.
 """
 
 from __future__ import annotations
@@ -11,26 +14,27 @@ import jax
 import jax.numpy as jnp
 
 
-def _row_sq(x: jax.Array) -> jax.Array:
-  return jnp.sum(jnp.square(x), axis=-1, keepdims=True)
+def _sq(x: jax.Array, axis: int) -> jax.Array:
+  return jnp.sum(jnp.square(x), axis=axis, keepdims=True)
 
 
-def fira_leaf(x, r, n, basis, last_norm, first, *, alpha, sub, mode, gamma, eps, r_acc=None):
+def fira_leaf(x, r, n, basis, last_norm, first, *, side, alpha, sub, mode, gamma, eps, r_acc=None):
   r"""One projected matrix: returns ``(alpha * back(n) + S / rho, ||S|| / rho)``, float32.
 
   Args:
-    x: oriented gradient ``(a, b)``.
-    r: low-rank gradient ``x @ basis`` as the inner optimizer saw it, ``(a, r)``.
-    n: the inner optimizer's update of ``r``, ``(a, r)``.
-    basis: ``(b, r)``.
+    x: the gradient matrix ``(m, n)``.
+    r: low-rank gradient as the inner optimizer saw it: ``(m, r)`` (right) or ``(r, n)`` (left).
+    n: the inner optimizer's update of ``r``, same shape.
+    basis: ``(n, r)`` (right) or ``(m, r)`` (left).
     last_norm: the limiter's reference (float32 scalar); unused without a limiter.
     first: whether this is the limiter's first step (bool scalar).
+    side: ``"right"`` or ``"left"``.
     alpha: scale of the back-projected update.
     sub: scale of the subtracted part of the residual (``alpha`` officially, 1 in the paper).
     mode: ``"channel"``, ``"matrix"`` or ``"none"``.
     gamma: the limiter's gamma or ``None``.
     eps: epsilon of the norm ratio and of the limiter.
-    r_acc: ``x @ basis`` accumulated in float32 before ``r`` was rounded to a low-precision
+    r_acc: the projection accumulated in float32 before ``r`` was rounded to a low-precision
       dtype (defaults to ``r``).
 
   A float32 basis is orthonormal to working precision, so
@@ -49,25 +53,28 @@ def fira_leaf(x, r, n, basis, last_norm, first, *, alpha, sub, mode, gamma, eps,
   f32 = jnp.float32
   low = basis.dtype
   exact = low == f32
+  axis = 1 if side == "right" else 0
   x, r, n = x.astype(f32), r.astype(f32), n.astype(f32)
   r_acc = r if r_acc is None else r_acc.astype(f32)
-  r_sq = _row_sq(r)
+  r_sq = _sq(r, axis)
   if mode == "channel":
-    phi = jnp.sqrt(_row_sq(n)) / (jnp.sqrt(r_sq) + eps)
+    phi = jnp.sqrt(_sq(n, axis)) / (jnp.sqrt(r_sq) + eps)
   elif mode == "matrix":
     phi = jnp.sqrt(jnp.sum(jnp.square(n))) / (jnp.sqrt(jnp.sum(r_sq)) + eps)
   else:
     phi = jnp.ones((), f32)
+  x_sq = _sq(x, axis)
   if exact:
-    rows = _row_sq(x) - (2.0 * sub - sub * sub) * r_sq
+    rows = x_sq - (2.0 * sub - sub * sub) * r_sq
   else:
     gram_err = jnp.matmul(basis.T, basis, preferred_element_type=f32) - jnp.eye(
       basis.shape[1], dtype=f32
     )
-    r_e = jnp.matmul(r.astype(low), gram_err.astype(low), preferred_element_type=f32)
-    quad = r_sq + jnp.sum(r * r_e, axis=-1, keepdims=True)
-    cross = jnp.sum(r * r_acc, axis=-1, keepdims=True)
-    rows = _row_sq(x) - 2.0 * sub * cross + sub * sub * quad
+    a, b = (r.astype(low), gram_err.astype(low))
+    r_e = jnp.matmul(*((a, b) if side == "right" else (b, a)), preferred_element_type=f32)
+    quad = r_sq + jnp.sum(r * r_e, axis=axis, keepdims=True)
+    cross = jnp.sum(r * r_acc, axis=axis, keepdims=True)
+    rows = x_sq - 2.0 * sub * cross + sub * sub * quad
   rows = jnp.maximum(rows, 0.0)
   s_norm = jnp.sqrt(jnp.sum(jnp.square(phi) * rows))
   if gamma is None:
@@ -76,9 +83,8 @@ def fira_leaf(x, r, n, basis, last_norm, first, *, alpha, sub, mode, gamma, eps,
     g = jnp.asarray(gamma, f32)
     rho = jnp.where(first, 1.0, jnp.maximum(s_norm / (last_norm + eps), g) / g)
   w = phi / rho
-  coef = alpha * n - sub * w * r  # (a, r)
-  if exact:
-    back = coef @ basis.T
-  else:
-    back = jnp.matmul(coef.astype(low), basis.T).astype(f32)
-  return w * x + back, s_norm / rho
+  coef = alpha * n - sub * w * r  # the shape of r
+  if not exact:
+    coef = coef.astype(low)
+  back = coef @ basis.T if side == "right" else basis @ coef
+  return w * x + back.astype(f32), s_norm / rho

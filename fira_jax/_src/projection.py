@@ -71,22 +71,22 @@ def _fused_update(
   def leaf(info, g, r, r_acc, n, basis, last):
     if info is None:
       return n.astype(g.dtype), optax.MaskedNode()
-    x = _orient(info.side, info.view.to_matrix(g))
     out, norm = fused.fira_leaf(
-      x,
-      _orient(info.side, r),
-      _orient(info.side, n),
+      info.view.to_matrix(g),
+      r,
+      n,
       basis,
       jnp.zeros((), jnp.float32) if last is None else last,
       first,
+      side=info.side,
       alpha=scale,
       sub=sub,
       mode=mode,
       gamma=gamma,
       eps=eps,
-      r_acc=_orient(info.side, r_acc),
+      r_acc=r_acc,
     )
-    return info.view.from_matrix(_orient(info.side, out).astype(g.dtype)), norm
+    return info.view.from_matrix(out.astype(g.dtype)), norm
 
   if last_norms is None:
     last_norms = jax.tree.map(lambda _: None, infos, is_leaf=is_info)
