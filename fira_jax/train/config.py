@@ -47,6 +47,9 @@ class TrainConfig:
     lora_alpha: LoRA alpha (update scaled by alpha/rank)
     lr: peak learning rate (default: 0.01 for galore/fira/apollo, 0.02 for apollo_mini, 0.001
       for adamw/lora, as in the papers)
+    rest_lr: peak learning rate of the parameters outside the projected attention/MLP kernels
+      (embeddings, norms, output head; same schedule), default: lr. GaLore/Fira/APOLLO give
+      the projected matrices an effective rate of about alpha·lr; this separates the two.
     warmup_steps: linear warm-up steps (default: 10% of steps)
     min_lr_ratio: the cosine decays to this fraction of lr
     weight_decay: decoupled weight decay
@@ -87,6 +90,7 @@ class TrainConfig:
   alpha: float = 0.25
   lora_alpha: float = 32.0
   lr: float | None = None
+  rest_lr: float | None = None
   warmup_steps: int | None = None
   min_lr_ratio: float = 0.1
   weight_decay: float = 0.0
@@ -137,6 +141,8 @@ class TrainConfig:
         self.optimizer, 0.001
       )
     _check_float("lr", self.lr, 0.0, math.inf, low_open=True)
+    if self.rest_lr is not None:
+      _check_float("rest_lr", self.rest_lr, 0.0, math.inf, low_open=True)
     _check_float("alpha", self.alpha, 0.0, math.inf, low_open=True)
     _check_float("lora_alpha", self.lora_alpha, 0.0, math.inf, low_open=True)
     _check_float("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)

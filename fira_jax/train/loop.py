@@ -138,6 +138,7 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
     alpha=config.alpha,
     weight_decay=config.weight_decay,
     clip=config.clip,
+    rest_lr_scale=1.0 if config.rest_lr is None else config.rest_lr / config.lr,
     fira_options=(
       {"seed": config.seed, **config.fira_options}
       if config.optimizer in ("apollo", "apollo_mini")

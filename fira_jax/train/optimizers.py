@@ -9,6 +9,7 @@ and the head take plain AdamW inside the same transform.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -18,6 +19,7 @@ from optax.contrib import GaLoreDimensionNumbers
 
 # Imported from the implementation module (not ``fira_jax``) so that the package root may
 # re-export this module without an import cycle.
+from fira_jax._src.adam import add_decayed_weights_after_update
 from fira_jax._src.alias import fira, galore
 from fira_jax._src.apollo import apollo, apollo_mini
 from fira_jax._src.projectors import eigh_projector, randomized_svd_projector, svd_projector
@@ -87,6 +89,7 @@ def make_optimizer(
   eps: float = 1e-6,
   fira_options: Mapping | None = None,
   projector: str = "svd",
+  rest_lr_scale: float = 1.0,
 ) -> optax.GradientTransformation:
   """Builds the optimizer of a run.
 
@@ -107,12 +110,18 @@ def make_optimizer(
     fira_options: extra keyword arguments for ``fira_jax.fira`` (or ``fira_jax.apollo``,
       ``fira_jax.apollo_mini``), e.g. the ablations ``{"gamma": None}`` (no growth limiter)
       and ``{"norm_scaling": "none"}`` (no scaling).
+    rest_lr_scale: the updates of the parameters that are not projected kernels (see
+      :func:`projected_dimension_numbers`: embeddings, norms, output head) are multiplied by
+      this, i.e. they train at ``rest_lr_scale · learning_rate`` on the same schedule (their
+      decoupled weight decay too), as a separate optimizer parameter group would.
 
   Raises:
     ValueError: for an unknown name or a non-positive rank/gap.
   """
   if name not in OPTIMIZERS:
     raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+  if not (math.isfinite(rest_lr_scale) and rest_lr_scale > 0):
+    raise ValueError(f"rest_lr_scale must be finite and > 0, got {rest_lr_scale!r}")
   if name in _LOW_RANK:
     if not isinstance(rank, int) or rank <= 0:
       raise ValueError(f"--rank must be a positive int, got {rank!r}")
@@ -120,13 +129,16 @@ def make_optimizer(
       raise ValueError(f"--update-proj-gap must be a positive int, got {update_proj_gap!r}")
     if projector not in PROJECTORS:
       raise ValueError(f"--projector must be one of {', '.join(PROJECTORS)}, got {projector!r}")
+    # With a separate rate for the rest, the decay of the updated weights is added below, per
+    # group, at each group's rate.
+    split = rest_lr_scale != 1.0
     common = dict(
       update_proj_gap=update_proj_gap,
       projector_fn=PROJECTORS[projector](),
       b1=b1,
       b2=b2,
       eps=eps,
-      weight_decay=weight_decay,
+      weight_decay=0.0 if split else weight_decay,
       weight_dimension_numbers=projected_dimension_numbers(params),
     )
     options = dict(fira_options or {})
@@ -142,6 +154,21 @@ def make_optimizer(
         tx = apollo_mini(learning_rate, **common, **options)
   else:
     tx = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+  if rest_lr_scale != 1.0:
+    rest = {k: d is None for k, d in projected_dimension_numbers(params).items()}
+    tx = optax.chain(tx, optax.masked(optax.scale(rest_lr_scale), rest))
+    if name in _LOW_RANK and weight_decay:  # decay after the update, each group at its rate
+      proj = {k: not r for k, r in rest.items()}
+      rest_lr = (
+        (lambda count: rest_lr_scale * learning_rate(count))
+        if callable(learning_rate)
+        else rest_lr_scale * learning_rate
+      )
+      tx = optax.chain(
+        tx,
+        add_decayed_weights_after_update(learning_rate, weight_decay, proj),
+        add_decayed_weights_after_update(rest_lr, weight_decay, rest),
+      )
   if clip > 0:
     tx = optax.chain(optax.clip_by_global_norm(clip), tx)
   return tx

@@ -152,3 +152,30 @@ def test_randomized_projector_is_used_when_asked(params):
   exact_u, _ = exact.update(g, exact.init(params), params)
   name = next(n for n in params if n.endswith("q_proj/kernel"))
   assert not np.allclose(exact_u[name], ours[name])
+
+
+@pytest.mark.parametrize("name", ["adamw", "fira"])
+def test_rest_lr_scale_is_a_second_parameter_group(params, name):
+  """``rest_lr_scale`` = the non-projected leaves in their own group at ``k · lr``: every leaf's
+  update is independent of the others', so the reference is two runs, at lr and at k · lr,
+  taking the projected leaves from the first and the rest from the second."""
+  k, lr, wd = 3.0, 1e-2, 0.1
+  rest = {n: d is None for n, d in projected_dimension_numbers(params).items()}
+  assert any(rest.values()) and not all(rest.values())
+  make = lambda lr, **kw: make_optimizer(  # noqa: E731
+    name, learning_rate=lr, params=params, rank=4, weight_decay=wd, **kw
+  )
+  got, at_lr, at_k_lr = make(lr, rest_lr_scale=k), make(lr), make(k * lr)
+  s_got, s_lr, s_k = got.init(params), at_lr.init(params), at_k_lr.init(params)
+  for t in range(3):
+    g = jax.tree.map(lambda p, t=t: jnp.sin(p * (t + 2.0)) + 0.01, params)
+    u_got, s_got = got.update(g, s_got, params)
+    u_lr, s_lr = at_lr.update(g, s_lr, params)
+    u_k, s_k = at_k_lr.update(g, s_k, params)
+    want = {n: u_k[n] if rest[n] else u_lr[n] for n in params}
+    chex.assert_trees_all_close(u_got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_rest_lr_scale_is_checked(params):
+  with pytest.raises(ValueError, match="rest_lr_scale"):
+    make_optimizer("adamw", learning_rate=1e-3, params=params, rest_lr_scale=float("nan"))
