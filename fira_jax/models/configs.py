@@ -77,6 +77,9 @@ CONFIGS: dict[str, LlamaConfig] = {
   "llama_mini": LlamaConfig(
     vocab_size=4096, d_model=256, ffn_dim=688, num_heads=4, num_layers=4, max_seq_len=256
   ),
+  "llama_small": LlamaConfig(
+    vocab_size=4096, d_model=320, ffn_dim=864, num_heads=5, num_layers=6, max_seq_len=256
+  ),  # 10.1M parameters with a 4096-token vocabulary
   "llama_tiny": LlamaConfig(
     vocab_size=4096, d_model=128, ffn_dim=344, num_heads=4, num_layers=4, max_seq_len=256
   ),
@@ -93,6 +96,7 @@ PAPER_RANKS: dict[str, int] = {
   "llama_1b": 512,
   "llama_7b": 64,
   "llama_mini": 64,
+  "llama_small": 80,
   "llama_tiny": 32,
   "smoke": 8,
 }

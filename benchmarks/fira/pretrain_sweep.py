@@ -1,0 +1,315 @@
+"""A fair pre-training comparison: every method at its own tuned learning rates, then 3 seeds.
+
+For each size and method the script tunes two peak learning rates on the same warm-up + cosine
+schedule: ``lr``, the rate of the projected attention/MLP matrices (every parameter's rate for
+AdamW and LoRA's adapters), and ``rest_lr``, the rate of everything else (embedding, norms,
+output head: plain AdamW under every method; ``fira-jax train --rest-lr``). At these sizes the
+embedding and head are most of the parameters, so a single rate compares the embedding's rate
+more than the optimizers. Coordinate search, seed 0:
+
+1. ``lr`` over the method's log grid (at least 5 values spanning the papers' choices) with
+   ``rest_lr`` fixed at ``--rest-lr-start``;
+2. ``rest_lr`` over :data:`REST_GRID` at the best ``lr``;
+3. ``lr`` again at the best ``rest_lr`` (only the points not yet run).
+
+A best value at a grid edge extends that grid by one step (at most ``--max-extend`` times),
+so no reported optimum sits on an edge. Then the best pair runs with ``--seeds`` (seed 0 is
+reused). Every finished run is appended to the runs file at once (one record per run:
+method, seed, settings with ``lr``/``rest_lr``/``phase``, metrics, machine, command); runs
+already there are skipped, so an interrupted sweep resumes. The report
+(``pretrain_sweep.md`` + ``.png``) is rendered from the runs file: the sweep grids, the final
+table (validation perplexity mean ± std over seeds, paired difference against AdamW with a 95%
+interval, optimizer-state bytes, tokens/s) and the ordering, beside the Fira paper's.
+
+Usage (CPU; hours at the full setting — run it where there is time, e.g. overnight)::
+
+    PYTHONPATH=. nice python benchmarks/fira/pretrain_sweep.py --sizes llama_tiny llama_small
+    PYTHONPATH=. python benchmarks/fira/pretrain_sweep.py --smoke --out /tmp/sweep  # minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import pathlib
+import shutil
+import sys
+
+import numpy as np
+
+from fira_jax.lab.results import (
+  append_run,
+  command_line,
+  field,
+  group_runs,
+  make_record,
+  markdown_table,
+  read_runs,
+)
+from fira_jax.lab.stats import fmt_pm, paired_delta
+
+RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results" / "fira"
+LOW = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # GaLore/Fira/APOLLO: the papers use 0.01
+FULL_RANK = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # AdamW/LoRA: the papers use 0.001
+# name: (optimizer, Fira options, lr grid)
+METHODS = {
+  "adamw": ("adamw", {}, FULL_RANK),
+  "galore": ("galore", {}, LOW),
+  "fira": ("fira", {}, LOW),
+  "fira_no_scaling": ("fira", {"norm_scaling": "none"}, LOW),
+  "fira_no_limiter": ("fira", {"gamma": None}, LOW),
+  "lora": ("lora", {}, FULL_RANK),
+  "apollo": ("apollo", {}, LOW),
+  "apollo_mini": ("apollo_mini", {}, LOW),
+}
+REST_GRID = (3e-4, 1e-3, 3e-3, 1e-2)
+# Per size: steps, batch, sequence (the larger size gets 8x the tokens of today's 600 x 8 x 128).
+SIZES = {
+  "llama_tiny": dict(steps=600, batch_size=8, seq_len=128),
+  "llama_small": dict(steps=1200, batch_size=32, seq_len=128),
+  "smoke": dict(steps=6, batch_size=8, seq_len=32),
+}
+KEY = ("settings.model", "method", "seed", "settings.lr", "settings.rest_lr")
+# The Fira paper, LLaMA-60M on C4 (validation perplexity): its ordering to compare with ours.
+PAPER_60M = {"fira": 31.06, "fira_no_limiter": 32.22, "adamw": 34.06, "galore": 34.88,
+             "fira_no_scaling": 37.06, "apollo": 31.55, "apollo_mini": 30.95}  # fmt: skip
+
+
+def _extend(grid: tuple[float, ...], best: float) -> tuple[float, ...] | None:
+  """``grid`` with one more step beyond ``best`` when ``best`` is at an edge, else None."""
+  values = sorted(grid)
+  if best == values[0]:
+    return (values[0] * values[0] / values[1], *values)
+  if best == values[-1]:
+    return (*values, values[-1] * values[-1] / values[-2])
+  return None
+
+
+class Sweep:
+  """Runs (or finds in the runs file) one training run per point, and tracks the best."""
+
+  def __init__(self, args: argparse.Namespace, command: str):
+    self.args, self.command = args, command
+    self.runs_file = args.out / "pretrain_sweep_runs.jsonl"
+    self.done: dict[tuple, dict] = {}
+    if self.runs_file.is_file():
+      for r in read_runs(self.runs_file, key=KEY):
+        self.done[tuple(field(r, k) for k in KEY)] = r
+
+  def run(self, size: str, name: str, lr: float, rest_lr: float, seed: int, phase: str) -> float:
+    """Validation perplexity of one point (trained now unless already in the runs file)."""
+    key = (size, name, seed, lr, rest_lr)
+    if key not in self.done:
+      from fira_jax.train import TrainConfig, train
+
+      optimizer, options, _ = METHODS[name]
+      out = self.args.run_dir / f"{size}_{name}_lr{lr:g}_rest{rest_lr:g}_s{seed}"
+      if out.exists():
+        shutil.rmtree(out)
+      config = TrainConfig(
+        out=str(out), model=size, optimizer=optimizer, lr=lr, rest_lr=rest_lr, seed=seed,
+        fira_options=dict(options), data=self.args.data, vocab_size=self.args.vocab_size,
+        tokenizer=self.args.tokenizer,
+        eval_every=self.args.eval_every, eval_batches=self.args.eval_batches,
+        checkpoint_every=10**9, log_every=10, progress=not self.args.quiet,
+        **SIZES[size],
+      )  # fmt: skip
+      summary = train(config)
+      keys = ("val_ppl", "val_loss", "tokens_per_s", "optimizer_state_bytes", "params")
+      metrics = {k: summary[k] for k in (*keys, "frozen_params")}
+      if not math.isfinite(metrics["val_ppl"]):
+        metrics["val_ppl"] = float("inf")
+      settings = {**summary["config"], "lr": lr, "rest_lr": rest_lr, "phase": phase}
+      record = make_record(name, seed, settings, metrics, command=self.command)
+      append_run(self.runs_file, record)
+      self.done[key] = record
+      shutil.rmtree(out, ignore_errors=True)  # checkpoints are not needed once recorded
+    return self.done[key]["metrics"]["val_ppl"]
+
+  def best_over(self, size, name, grid, fixed, axis: str, phase: str) -> tuple[float, tuple]:
+    """Best value along ``axis`` ("lr" or "rest_lr"), extending the grid at an edge (at most
+    ``--max-extend`` times; the report marks a best value still at an edge)."""
+    for i in range(self.args.max_extend + 1):
+      scores = {}
+      for v in grid:
+        lr, rest = (v, fixed) if axis == "lr" else (fixed, v)
+        scores[v] = self.run(size, name, lr, rest, 0, phase)
+      best = min(scores, key=scores.get)
+      wider = _extend(grid, best)
+      if wider is None or i == self.args.max_extend:
+        return best, tuple(sorted(grid))
+      grid = wider
+    raise AssertionError("unreachable")
+
+  def method(self, size: str, name: str) -> tuple[float, float]:
+    """Coordinate search of (lr, rest_lr) for one method; returns the best pair."""
+    lr_grid = self.args.lr_grid or METHODS[name][2]
+    rest_grid = self.args.rest_grid or REST_GRID
+    lr, lr_grid = self.best_over(size, name, lr_grid, self.args.rest_lr_start, "lr", "lr")
+    rest, _ = self.best_over(size, name, rest_grid, lr, "rest_lr", "rest_lr")
+    lr, _ = self.best_over(size, name, lr_grid, rest, "lr", "lr_again")
+    for seed in self.args.seeds:
+      self.run(size, name, lr, rest, seed, "seeds")
+    return lr, rest
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def best_pairs(runs: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:
+  """(size, method) → the (lr, rest_lr) of its seed runs (the pair with the most seeds)."""
+  out = {}
+  seeded = [r for r in runs if field(r, "settings.phase") == "seeds"]
+  for (size, name), group in group_runs(seeded, ("settings.model", "method")).items():
+    pairs = group_runs(group, ("settings.lr", "settings.rest_lr"))
+    out[(size, name)] = max(pairs, key=lambda p: len(pairs[p]))
+  return out
+
+
+def _edge(runs, size, name, axis, value, other, other_value) -> str:
+  """`` (edge)`` when ``value`` is the smallest or largest ``axis`` value tried (seed 0) at
+  ``other = other_value``: the optimum may lie beyond the grid."""
+  tried = sorted({r["settings"][axis] for r in runs if r["method"] == name and r["seed"] == 0
+                  and field(r, "settings.model") == size
+                  and r["settings"][other] == other_value})  # fmt: skip
+  return " (edge)" if len(tried) > 1 and value in (tried[0], tried[-1]) else ""
+
+
+def _tokens(runs) -> str:
+  values = [r["metrics"]["tokens_per_s"] for r in runs if r["metrics"].get("tokens_per_s")]
+  return f"{np.mean(values):,.0f}" if values else "–"
+
+
+def _ppl(x: float) -> str:
+  return "diverged" if not math.isfinite(x) else f"{x:.2f}"
+
+
+def sweep_table(runs: list[dict], size: str) -> str:
+  """Seed-0 validation perplexity per method over every (lr, rest_lr) tried."""
+  rows = []
+  for name in METHODS:
+    pts = [r for r in runs if r["method"] == name and r["seed"] == 0
+           and field(r, "settings.model") == size]  # fmt: skip
+    if not pts:
+      continue
+    pts.sort(key=lambda r: (r["settings"]["rest_lr"], r["settings"]["lr"]))
+    cells = [f"{r['settings']['lr']:g}/{r['settings']['rest_lr']:g}: "
+             f"{_ppl(r['metrics']['val_ppl'])}" for r in pts]  # fmt: skip
+    rows.append([name, "; ".join(cells)])
+  return markdown_table(["method", "lr / rest_lr: validation ppl (seed 0)"], rows)
+
+
+def final_table(runs: list[dict], size: str) -> tuple[str, list[str]]:
+  """Mean ± std over seeds at each method's best pair, Δ vs AdamW; and the ordering."""
+  best = best_pairs(runs)
+  per = {}
+  for name in METHODS:
+    if (size, name) not in best:
+      continue
+    lr, rest = best[(size, name)]
+    per[name] = {r["seed"]: r for r in runs if r["method"] == name and
+                 field(r, "settings.model") == size and r["settings"]["lr"] == lr and
+                 r["settings"]["rest_lr"] == rest}  # fmt: skip
+  base = {s: r["metrics"]["val_ppl"] for s, r in per.get("adamw", {}).items()}
+  rows, means = [], {}
+  for name, by_seed in per.items():
+    ppl = {s: r["metrics"]["val_ppl"] for s, r in by_seed.items()}
+    means[name] = float(np.mean(list(ppl.values())))
+    common = sorted(set(ppl) & set(base))
+    delta = "–"
+    if name != "adamw" and len(common) >= 2:
+      delta = paired_delta([ppl[s] for s in common], [base[s] for s in common]).fmt()
+    r0 = next(iter(by_seed.values()))
+    lr, rest = r0["settings"]["lr"], r0["settings"]["rest_lr"]
+    rows.append([
+      name, f"{lr:g}{_edge(runs, size, name, 'lr', lr, 'rest_lr', rest)}",
+      f"{rest:g}{_edge(runs, size, name, 'rest_lr', rest, 'lr', lr)}",
+      ", ".join(str(s) for s in sorted(ppl)), fmt_pm(list(ppl.values()), digits=2), delta,
+      f"{r0['metrics']['optimizer_state_bytes'] / 2**20:.2f}",
+      _tokens(by_seed.values()),
+      str(PAPER_60M.get(name, "–")),
+    ])  # fmt: skip
+  header = ["method", "lr", "rest_lr", "seeds", "val. ppl", "Δ vs AdamW (95% CI)",
+            "state MiB", "tokens/s", "paper 60M ppl"]  # fmt: skip
+  order = sorted(means, key=means.get)
+  return markdown_table(header, rows), order
+
+
+def render(runs: list[dict]) -> str:
+  sizes = list(dict.fromkeys(field(r, "settings.model") for r in runs))
+  lines = [
+    "# Pre-training, every method at its tuned learning rates",
+    "",
+    f"Generated by `benchmarks/fira/pretrain_sweep.py` from `pretrain_sweep_runs.jsonl`. "
+    f"Command: `{runs[0]['command']}`. Machine: {runs[0]['machine']}.",
+    "",
+    "`lr` is the peak rate of the projected attention/MLP matrices (every matrix for AdamW, the "
+    "adapters for LoRA), `rest_lr` that of the embedding, norms and output head (plain AdamW "
+    "under every method), both on the same warm-up + cosine schedule. Coordinate search on "
+    "seed 0 (lr, then rest_lr, then lr again; grids extended at an edge), then the best pair "
+    "over the seeds; a rate marked (edge) is the grid's smallest or largest after the "
+    "extensions. Δ: paired per-seed difference of validation perplexity against AdamW "
+    "(negative = better than AdamW), mean and 95% t interval.",
+    "",
+    "Paper ordering at 60M on C4: " + " < ".join(
+      f"{k} {v}" for k, v in sorted(PAPER_60M.items(), key=lambda kv: kv[1])),
+  ]  # fmt: skip
+  for size in sizes:
+    s = next(r["settings"] for r in runs if field(r, "settings.model") == size)
+    tokens = s["steps"] * s["batch_size"] * s["seq_len"]
+    table, order = final_table(runs, size)
+    lines += [
+      "", f"## {size}: {s['steps']} steps × {s['batch_size']} × {s['seq_len']} = "
+      f"{tokens:,} tokens, rank {s['rank']}, α {s['alpha']}", "",
+      "### At each method's best rates", "", table, "",
+      "Ordering here (mean ppl): " + (" < ".join(order) or "–"), "",
+      "### The sweep (seed 0)", "", sweep_table(runs, size),
+    ]  # fmt: skip
+  return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--sizes", nargs="+", default=["llama_tiny", "llama_small"],
+                      choices=list(SIZES))  # fmt: skip
+  parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser.add_argument("--rest-lr-start", type=float, default=1e-3, help="rest_lr in step 1")
+  parser.add_argument("--lr-grid", type=float, nargs="+", default=None, help="override grids")
+  parser.add_argument("--rest-grid", type=float, nargs="+", default=None)
+  parser.add_argument("--max-extend", type=int, default=2, help="grid extensions at an edge")
+  parser.add_argument("--data", default="stdlib")
+  parser.add_argument("--vocab-size", type=int, default=4096)
+  parser.add_argument("--tokenizer", default="bpe", help="bpe (trained on the data) or byte")
+  parser.add_argument("--eval-every", type=int, default=200)
+  parser.add_argument("--eval-batches", type=int, default=16)
+  parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="runs file + report")
+  parser.add_argument("--run-dir", type=pathlib.Path, default=pathlib.Path("runs/sweep"))
+  parser.add_argument("--smoke", action="store_true", help="the smoke model, 2-point grids")
+  parser.add_argument("--quiet", action="store_true", help="no progress bars")
+  parser.add_argument("--report-only", action="store_true")
+  argv = sys.argv[1:] if argv is None else list(argv)
+  args = parser.parse_args(argv)
+  if args.smoke:
+    args.sizes, args.seeds, args.max_extend = ["smoke"], [0, 1], 0
+    args.lr_grid, args.rest_grid = args.lr_grid or [1e-3, 1e-2], args.rest_grid or [1e-3, 1e-2]
+    args.eval_every, args.eval_batches, args.tokenizer = 3, 2, "byte"
+  args.out.mkdir(parents=True, exist_ok=True)
+  if not args.report_only:
+    command = "PYTHONPATH=. nice python " + command_line(
+      ["benchmarks/fira/pretrain_sweep.py", *argv]
+    )
+    sweep = Sweep(args, command)
+    for size in args.sizes:
+      for name in args.methods:
+        lr, rest = sweep.method(size, name)
+        print(f"{size} {name}: best lr {lr:g}, rest_lr {rest:g}", flush=True)
+  runs = read_runs(args.out / "pretrain_sweep_runs.jsonl", key=KEY)
+  text = render(runs)
+  (args.out / "pretrain_sweep.md").write_text(text, encoding="utf-8")
+  print(text)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
