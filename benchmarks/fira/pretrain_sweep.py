@@ -78,6 +78,8 @@ PAPER_60M = {"fira": 31.06, "fira_no_limiter": 32.22, "adamw": 34.06, "galore": 
 def _extend(grid: tuple[float, ...], best: float) -> tuple[float, ...] | None:
   """``grid`` with one more step beyond ``best`` when ``best`` is at an edge, else None."""
   values = sorted(grid)
+  if len(values) < 2:  # a single value has no step to extend by
+    return None
   if best == values[0]:
     return (values[0] * values[0] / values[1], *values)
   if best == values[-1]:
