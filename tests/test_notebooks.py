@@ -1,22 +1,40 @@
-"""Executes every notebook in ``notebooks/`` with small settings.
+"""The notebooks in ``notebooks/``: each ``.py`` source is in sync with its ``.ipynb``, and runs.
 
-Notebooks read ``FIRA_JAX_NOTEBOOK_SMALL=1`` to shrink their runs; a notebook that is not
-executed goes stale. Each runs with ``FIRA_JAX_DATA_DIR`` pointing at the datasets that are
-available; a notebook listed in ``NEEDS`` is skipped when its datasets are not (the others
-fall back to built-in data themselves).
+One source format: every notebook is a jupytext percent script, ``notebooks/<name>.py``, paired
+with ``notebooks/<name>.ipynb`` (metadata ``jupytext.formats = "ipynb,py:percent"``), which
+carries the outputs of a run so that it renders with its plots (on GitHub, in Colab, in the API
+reference). The tests check that the cells of the two files agree and that the committed
+``.ipynb`` has outputs, and execute every notebook with small settings: notebooks read
+``FIRA_JAX_NOTEBOOK_SMALL=1`` to shrink their runs. Each runs with ``FIRA_JAX_DATA_DIR``
+pointing at the datasets that are available; a notebook listed in ``NEEDS`` is skipped when its
+datasets are not (the others fall back to built-in data themselves).
+
+To add or change a notebook, edit ``notebooks/<name>.py`` and store its ``.ipynb`` with the
+outputs of a small run (the settings of these tests; datasets from ``$FIRA_JAX_DATA_DIR``,
+default ``../shared/data``)::
+
+  python tests/test_notebooks.py notebooks/<name>.py [...]
 """
 
+import os
 import pathlib
+import sys
+import tempfile
 
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
+jupytext = pytest.importorskip("jupytext")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+SOURCES = sorted(NOTEBOOK_DIR.glob("*.py"))
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 NEEDS = {"freekd": ["planetoid"], "pudnet": ["mnist"]}  # datasets a notebook cannot run without
 USES = ["gsm8k", "svamp", "tinyshakespeare"]  # read when present
+FORMATS = "ipynb,py:percent"
+STORED_NOTE = "outputs stored"  # the first markdown cell says which run's outputs are stored
 
 
 def _data_folder(path, tmp_path, dataset_dir):
@@ -35,29 +53,82 @@ def _data_folder(path, tmp_path, dataset_dir):
   return folder
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes(path: pathlib.Path, tmp_path: pathlib.Path, monkeypatch, dataset_dir):
-  data = _data_folder(path, tmp_path, dataset_dir)
-  monkeypatch.setenv("FIRA_JAX_NOTEBOOK_SMALL", "1")
-  monkeypatch.setenv("MPLBACKEND", "Agg")
-  monkeypatch.setenv("FIRA_JAX_DATA_DIR", str(data))
-  monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
-  monkeypatch.setenv("XLA_FLAGS", "")  # one device, as on a laptop or Colab
-  nb = nbformat.read(path, as_version=4)
-  client = nbclient.NotebookClient(
-    nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-  )
-  client.execute()
-  errors = [
+def _cells(nb) -> list[tuple[str, str]]:
+  return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def execute(nb, data: pathlib.Path, workdir: pathlib.Path):
+  """Runs ``nb`` in place with the small settings, one CPU device and ``data`` as data folder."""
+  env = {
+    "FIRA_JAX_NOTEBOOK_SMALL": "1",
+    "MPLBACKEND": "Agg",
+    "FIRA_JAX_DATA_DIR": str(data),
+    "PYTHONPATH": str(REPO_ROOT),
+    "XLA_FLAGS": "",  # one device, as on a laptop or Colab
+  }
+  saved = {k: os.environ.get(k) for k in env}
+  os.environ.update(env)
+  try:
+    nbclient.NotebookClient(
+      nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
+  finally:
+    for k, v in saved.items():
+      if v is None:
+        os.environ.pop(k, None)
+      else:
+        os.environ[k] = v
+  return [
     out
     for cell in nb.cells
     if cell.cell_type == "code"
     for out in cell.get("outputs", [])
     if out.get("output_type") == "error"
   ]
-  assert not errors, errors
-  # Outputs are stripped in the repository to keep notebooks reviewable.
-  on_disk = nbformat.read(path, as_version=4)
-  assert all(not c.get("outputs") for c in on_disk.cells if c.cell_type == "code"), (
-    f"{path.name}: commit notebooks with outputs stripped"
+
+
+def test_every_notebook_has_both_files():
+  assert {p.stem for p in SOURCES} == {p.stem for p in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
+def test_pair_in_sync(path: pathlib.Path):
+  source = jupytext.read(path)
+  stored = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
+  assert source.metadata.get("jupytext", {}).get("formats") == FORMATS, path.name
+  assert stored.metadata.get("jupytext", {}).get("formats") == FORMATS, path.name
+  assert _cells(source) == _cells(stored), (
+    f"{path.name} and its .ipynb differ: run `python tests/test_notebooks.py {path.name}`"
   )
+  first_md = next(c.source for c in stored.cells if c.cell_type == "markdown")
+  outputs = [o for c in stored.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+  assert outputs, f"{path.name}: store the .ipynb with the outputs of a run"
+  assert not [o for o in outputs if o.get("output_type") == "error"], path.name
+  assert STORED_NOTE in first_md, f"{path.name}: say in the first cell which run is stored"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_executes(path: pathlib.Path, tmp_path: pathlib.Path, dataset_dir):
+  data = _data_folder(path, tmp_path, dataset_dir)
+  nb = nbformat.read(path, as_version=4)
+  errors = execute(nb, data, tmp_path)
+  assert not errors, errors
+
+
+def store(paths, data: pathlib.Path) -> None:
+  """Writes each ``.py`` source's ``.ipynb`` with the outputs of a small run."""
+  for path in map(pathlib.Path, paths):
+    nb = jupytext.read(path.with_suffix(".py"))
+    nb.metadata.setdefault("jupytext", {})["formats"] = FORMATS
+    nb.metadata["jupytext"].pop("text_representation", None)
+    with tempfile.TemporaryDirectory() as workdir:
+      errors = execute(nb, data, pathlib.Path(workdir))
+    if errors:
+      raise SystemExit(f"{path.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+    nbformat.write(nb, path.with_suffix(".ipynb"))
+    print(f"wrote {path.with_suffix('.ipynb')}")
+
+
+if __name__ == "__main__":
+  shared = REPO_ROOT.parent / "shared" / "data"
+  store(sys.argv[1:], pathlib.Path(os.environ.get("FIRA_JAX_DATA_DIR", shared)))
