@@ -25,10 +25,12 @@
 # notebook sits in when there is one (editable), else the `fira-jax` distribution by name.
 # FIRA_JAX_PIP_SPEC, when set, gives the pip arguments to install instead, e.g.
 # "fira-jax[notebooks]==0.1.0" or "-e /path/to/checkout[notebooks]".
+import importlib
 import importlib.util
 import os
 import pathlib
 import shlex
+import sys
 
 from IPython import get_ipython
 
@@ -37,9 +39,11 @@ if spec or importlib.util.find_spec("fira_jax") is None:
   here = pathlib.Path.cwd().resolve()
   tomls = [d / "pyproject.toml" for d in (here, *here.parents)]
   checkout = [t.parent for t in tomls if t.is_file() and 'name = "fira-jax"' in t.read_text()]
-  if not spec:
-    spec = "-e " + shlex.quote(f"{checkout[0]}[notebooks]") if checkout else "'fira-jax[notebooks]'"
-  get_ipython().run_line_magic("pip", f"install -q {spec}")
+  if not spec and checkout:  # editable; importable from the checkout until a kernel restart
+    spec = "-e " + shlex.quote(f"{checkout[0]}[notebooks]")
+    sys.path.insert(0, str(checkout[0]))
+  get_ipython().run_line_magic("pip", f"install -q {spec or shlex.quote('fira-jax[notebooks]')}")
+  importlib.invalidate_caches()
 
 # %%
 import os

@@ -14,6 +14,11 @@ outputs of a small run (the settings of these tests; datasets from ``$FIRA_JAX_D
 default ``../shared/data``)::
 
   python tests/test_notebooks.py notebooks/<name>.py [...]
+
+A notebook made another way (``notebooks/<name>.ipynb`` only) gets its source, the standard
+first cells, and its outputs with ``python tests/test_notebooks.py --from-ipynb
+notebooks/<name>.ipynb``; then ``ruff format notebooks/<name>.py`` and run the first command
+again if ruff changed it.
 """
 
 import os
@@ -34,7 +39,37 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 NEEDS = {"freekd": ["planetoid"], "pudnet": ["mnist"]}  # datasets a notebook cannot run without
 USES = ["gsm8k", "svamp", "tinyshakespeare"]  # read when present
 FORMATS = "ipynb,py:percent"
-STORED_NOTE = "outputs stored"  # the first markdown cell says which run's outputs are stored
+# The first code cell of every notebook (a notebook opened alone, in Colab, has nothing to
+# import it from).
+INSTALL_CELL = """\
+# Installs fira-jax when it is not importable (Colab, a fresh kernel): the checkout this
+# notebook sits in when there is one (editable), else the `fira-jax` distribution by name.
+# FIRA_JAX_PIP_SPEC, when set, gives the pip arguments to install instead, e.g.
+# "fira-jax[notebooks]==0.1.0" or "-e /path/to/checkout[notebooks]".
+import importlib
+import importlib.util
+import os
+import pathlib
+import shlex
+import sys
+
+from IPython import get_ipython
+
+spec = os.environ.get("FIRA_JAX_PIP_SPEC")
+if spec or importlib.util.find_spec("fira_jax") is None:
+  here = pathlib.Path.cwd().resolve()
+  tomls = [d / "pyproject.toml" for d in (here, *here.parents)]
+  checkout = [t.parent for t in tomls if t.is_file() and 'name = "fira-jax"' in t.read_text()]
+  if not spec and checkout:  # editable; importable from the checkout until a kernel restart
+    spec = "-e " + shlex.quote(f"{checkout[0]}[notebooks]")
+    sys.path.insert(0, str(checkout[0]))
+  get_ipython().run_line_magic("pip", f"install -q {spec or shlex.quote('fira-jax[notebooks]')}")
+  importlib.invalidate_caches()"""
+STORED_NOTE = (
+  "*The outputs stored with this notebook come from a run with the small settings"
+  " (`FIRA_JAX_NOTEBOOK_SMALL=1`, on a CPU), as in CI; a full run (the default settings) trains"
+  " longer.*"
+)
 
 
 def _data_folder(path, tmp_path, dataset_dir):
@@ -61,7 +96,7 @@ def execute(nb, data: pathlib.Path, workdir: pathlib.Path):
   """Runs ``nb`` in place with the small settings, one CPU device and ``data`` as data folder."""
   env = {
     "FIRA_JAX_NOTEBOOK_SMALL": "1",
-    "MPLBACKEND": "Agg",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures become outputs
     "FIRA_JAX_DATA_DIR": str(data),
     "PYTHONPATH": str(REPO_ROOT),
     "XLA_FLAGS": "",  # one device, as on a laptop or Colab
@@ -101,10 +136,13 @@ def test_pair_in_sync(path: pathlib.Path):
     f"{path.name} and its .ipynb differ: run `python tests/test_notebooks.py {path.name}`"
   )
   first_md = next(c.source for c in stored.cells if c.cell_type == "markdown")
+  first_code = next(c.source for c in stored.cells if c.cell_type == "code")
+  assert first_code == INSTALL_CELL, f"{path.name}: the first code cell is not INSTALL_CELL"
   outputs = [o for c in stored.cells if c.cell_type == "code" for o in c.get("outputs", [])]
   assert outputs, f"{path.name}: store the .ipynb with the outputs of a run"
   assert not [o for o in outputs if o.get("output_type") == "error"], path.name
-  assert STORED_NOTE in first_md, f"{path.name}: say in the first cell which run is stored"
+  if STORED_NOTE not in first_md:  # a full run's outputs are stored: the cell says so
+    assert "full run" in first_md, f"{path.name}: say in the first cell which run is stored"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -116,7 +154,8 @@ def test_notebook_executes(path: pathlib.Path, tmp_path: pathlib.Path, dataset_d
 
 
 def store(paths, data: pathlib.Path) -> None:
-  """Writes each ``.py`` source's ``.ipynb`` with the outputs of a small run."""
+  """Writes each ``.py`` source's ``.ipynb`` with the outputs of a small run (without what
+  went to stderr: progress bars and warnings)."""
   for path in map(pathlib.Path, paths):
     nb = jupytext.read(path.with_suffix(".py"))
     nb.metadata.setdefault("jupytext", {})["formats"] = FORMATS
@@ -125,10 +164,34 @@ def store(paths, data: pathlib.Path) -> None:
       errors = execute(nb, data, pathlib.Path(workdir))
     if errors:
       raise SystemExit(f"{path.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+    for cell in nb.cells:
+      if cell.cell_type == "code":
+        cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
     nbformat.write(nb, path.with_suffix(".ipynb"))
     print(f"wrote {path.with_suffix('.ipynb')}")
 
 
+def from_ipynb(path: pathlib.Path) -> pathlib.Path:
+  """Writes the jupytext source of a notebook made some other way (a builder script): its
+  first code cell becomes ``INSTALL_CELL`` and its first markdown cell gets ``STORED_NOTE``."""
+  nb = nbformat.read(path, as_version=4)
+  code = next(c for c in nb.cells if c.cell_type == "code")
+  if "install" in code.source:
+    code.source = INSTALL_CELL
+  else:
+    nb.cells.insert(nb.cells.index(code), nbformat.v4.new_code_cell(INSTALL_CELL))
+  markdown = next(c for c in nb.cells if c.cell_type == "markdown")
+  if STORED_NOTE not in markdown.source:
+    markdown.source = f"{markdown.source.rstrip()}\n\n{STORED_NOTE}"
+  nb.metadata["jupytext"] = {"formats": FORMATS}
+  jupytext.write(nb, path.with_suffix(".py"), fmt="py:percent")
+  print(f"wrote {path.with_suffix('.py')}")
+  return path.with_suffix(".py")
+
+
 if __name__ == "__main__":
   shared = REPO_ROOT.parent / "shared" / "data"
-  store(sys.argv[1:], pathlib.Path(os.environ.get("FIRA_JAX_DATA_DIR", shared)))
+  args = sys.argv[1:]
+  if args and args[0] == "--from-ipynb":
+    args = [from_ipynb(pathlib.Path(a)) for a in args[1:]]
+  store(args, pathlib.Path(os.environ.get("FIRA_JAX_DATA_DIR", shared)))

@@ -11,6 +11,7 @@ checkout.
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -35,9 +36,17 @@ def _modules(package: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> pathlib.Path:
+  """sdist and wheel, built from a copy of the sources (the checkout gets no build/ folder)."""
+  src = tmp_path_factory.mktemp("src")
+  for package in PACKAGES:
+    shutil.copytree(
+      REPO_ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__")
+    )
+  for name in ["pyproject.toml", "README.md", "MANIFEST.in"]:
+    shutil.copy(REPO_ROOT / name, src / name)
   out = tmp_path_factory.mktemp("dist")
   subprocess.run(
-    [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO_ROOT)],
+    [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(src)],
     check=True,
     capture_output=True,
     text=True,
