@@ -107,7 +107,10 @@ class Item:
 
 
 def render_prompt(question: str, options: Sequence[str]) -> str:
-  """The question, one ``"A. text"`` line per option, and the answer instruction."""
+  """The question, one line per option and the answer instruction, joined by newlines.
+
+  An option's line is its letter, a period and its text (``A. text``).
+  """
   lines = [question, *(f"{LETTERS[i]}. {o}" for i, o in enumerate(options)), ANSWER_SUFFIX]
   return "\n".join(lines)
 

@@ -5,6 +5,8 @@ The assembled optimizers are :func:`fira`, :func:`galore`, :func:`apollo` and
 ``optax.GradientTransformation``\\ s usable in any ``optax.chain``.
 """
 
+import importlib.metadata as _metadata
+
 from optax.contrib import GaLoreDimensionNumbers
 
 from fira_jax._src.adam import (
@@ -32,7 +34,24 @@ from fira_jax._src.residual import (
   scale_by_norm_ratio,
 )
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+  """The installed distribution's version; a source tree that is not installed reads its
+  ``pyproject.toml``."""
+  try:
+    return _metadata.version("fira-jax")
+  except _metadata.PackageNotFoundError:
+    import pathlib
+    import tomllib
+
+    pyproject = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+      return tomllib.loads(pyproject.read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+      return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = [
   "DecayAfterUpdateState",

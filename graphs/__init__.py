@@ -1,4 +1,4 @@
-"""Graph neural networks on jraph ``GraphsTuple``s and FreeKD (free-direction distillation).
+"""Graph neural networks on jraph ``GraphsTuple`` graphs and FreeKD (free-direction distillation).
 
 Public API: the Planetoid loader, GCN/GAT/GraphSAGE NNX layers and models, a full-batch node
 classifier (:func:`train_node_classifier` with :class:`NodeTrainConfig` and

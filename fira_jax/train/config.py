@@ -33,8 +33,9 @@ class TrainConfig:
   """One pre-training run.
 
   Example (a few minutes on a laptop CPU; measured here on 2 busy cores: validation
-  perplexity 115.9 after 200 steps, from ≈4100 at initialisation):
-    ``fira-jax train --model llama_tiny --optimizer fira --steps 200 --out runs/fira``
+  perplexity 115.9 after 200 steps, from ≈4100 at initialisation)::
+
+    fira-jax train --model llama_tiny --optimizer fira --steps 200 --out runs/fira
 
   Attributes:
     out: run folder: tokenizer, checkpoints, metrics.jsonl, summary.json

@@ -29,7 +29,7 @@ class OTGNetConfig:
     ib_beta: weight beta of the MINE term in I_CLUB(z; y) - beta I_MINE(x; z).
     ib_warm_epochs: CLUB and MINE are trained in the first this many epochs of a task.
     ib_store: at most this many (x, y) pairs per batch feed the IB update.
-    ib_max_objective: skip the IB step when |objective| exceeds this.
+    ib_max_objective: skip the IB step when abs(objective) exceeds this.
     pseudo_label_neighbors: neighbours of the kNN pseudo-label vote at test.
     class_balance: weight each class's CE by (n_new - n_c) / n_new.
     replay: replay selected triads' edges (with a memory snapshot) after the first task.
@@ -41,7 +41,7 @@ class OTGNetConfig:
     gamma: diversity weight of the greedy step (0: importance only).
     radius_per_call: recompute the coverage radius per call (else the first call's is reused).
     pattern_rho: weight rho of the pattern loss.
-    pattern_norm: "mean" or "official" (the official extra division by |P|).
+    pattern_norm: "mean" or "official" (the official extra division by the pattern count).
     replay_ratio: weight of the replay edges' CE (the new edges get 1 - ratio).
     eval_memory: evaluate task k with the memory of task k's best epoch ("own_task") or the
       memory after the last task ("current").
