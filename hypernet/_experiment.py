@@ -122,10 +122,27 @@ class Experiment:
 
   def run(self, seed: int, *, out_dir=None, progress: bool = False) -> dict:
     """Meta-trains seed ``seed`` and returns its metrics (accuracies are means over the
-    evaluation sub-datasets; ``*_task_std`` their std)."""
+    evaluation sub-datasets; ``*_task_std`` their std).
+
+    When meta-training stopped early (a signal after checkpointing, or too many non-finite
+    steps) nothing is evaluated: the metrics are ``{"stopped", "steps_done",
+    "meta_skipped_steps"}``."""
     cfg = self.cfg
     model = build_pudnet(cfg, seed)
     res = meta_train(cfg, seed, self.train_pool, model=model, out_dir=out_dir, progress=progress)
+    if res.stopped:
+      return {
+        "stopped": res.stopped,
+        "steps_done": res.steps_done,
+        "meta_skipped_steps": res.skipped_steps,
+      }
+    return self.evaluate(seed, res)
+
+  def evaluate(self, seed: int, res) -> dict:
+    """The metrics of a meta-trained :class:`~hypernet.MetaTrainResult` ``res`` of seed
+    ``seed`` on this experiment's evaluation sub-datasets (with the baselines when
+    ``cfg.baselines``)."""
+    cfg = self.cfg
     model = res.model
     acc = np.asarray(pudnet_accuracy(model, self.spec))
     ep = self.spec.episode(0)
@@ -135,6 +152,7 @@ class Experiment:
       "pudnet_acc": float(acc.mean()), "pudnet_task_std": float(acc.std()),
       "predict_seconds": predict_s, "predict_compile_seconds": predict_compile,
       "meta_train_seconds": res.seconds, "meta_history": res.history,
+      "meta_skipped_steps": res.skipped_steps,
       "meta_loss_first": res.history[0]["loss"] if res.history else None,
       "meta_loss_last": res.history[-1]["loss"] if res.history else None,
     }  # fmt: skip

@@ -88,6 +88,8 @@ class PudNetConfig:
     timing_repeats: repeats of the predict and train timings (the median is reported).
     log_every: meta-training steps between log lines (the only host synchronisations).
     checkpoint_every: meta-training steps between checkpoints (0 = none).
+    max_bad_steps: stop meta-training after this many consecutive steps whose meta-loss or
+      gradient is not finite (each such step is skipped: the hypernetwork stays unchanged).
     method: the method's name in the results (pudnet, ghn_lite, no_ahru, ...).
   """
 
@@ -134,6 +136,7 @@ class PudNetConfig:
   timing_repeats: int = 10
   log_every: int = 100
   checkpoint_every: int = 500
+  max_bad_steps: int = 10
   method: str = "pudnet"
 
   def __post_init__(self):
@@ -153,6 +156,7 @@ class PudNetConfig:
       "meta_batch",
       "num_eval_tasks",
       "timing_repeats",
+      "max_bad_steps",
     ):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
