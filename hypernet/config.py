@@ -71,7 +71,8 @@ class PudNetConfig:
     episode_map: how a meta-step maps over its episodes: ``unroll`` (one plain graph per
       episode; on XLA:CPU about 10x faster than ``vmap``, whose per-episode kernels become a
       grouped convolution with a slow kernel gradient) or ``vmap`` (one batched graph: faster
-      to compile, the better choice on accelerators).
+      to compile, the better choice on accelerators). ``vmap`` also batches the scratch and
+      fine-tuning runs over all evaluation sub-datasets (``unroll``: one after another).
     aux_deep_sup: weight of prototype losses on intermediate features (0 = off).
     aux_sketch_cls: weight of predicting the episode's original classes from the sketch.
     aux_param_reg: weight of the MSE between the generated conv kernels and kernels trained
@@ -79,6 +80,9 @@ class PudNetConfig:
       episode).
     aux_param_steps: full-batch Adam steps of those reference kernels.
     num_eval_tasks: evaluation sub-datasets.
+    eval_pool_per_class: keep only the first this many images per class of the evaluation
+      split (0 = all). Equal pool shapes let evaluations of different datasets share
+      compiled programs (digits has 174 images in its smallest class).
     eval_seed: seed of the evaluation sub-datasets (the same for every method and seed).
     scratch_epochs: the longest scratch training, in epochs (1, 5 and this are reported).
     finetune_epochs: the longest fine-tuning from the prediction (1 and this are reported).
@@ -127,6 +131,7 @@ class PudNetConfig:
   aux_param_reg: float = 0.0
   aux_param_steps: int = 20
   num_eval_tasks: int = 200
+  eval_pool_per_class: int = 0
   eval_seed: int = 0
   scratch_epochs: int = 50
   finetune_epochs: int = 5
