@@ -146,9 +146,7 @@ def _scratch_curves(target, pool, key, init_key, spec_static, epochs, batch, lr,
   return jax.lax.map(one, spec.keys(), batch_size=map_batch)
 
 
-@functools.partial(
-  nnx.jit, static_argnames=("spec_static", "epochs", "batch", "lr", "map_batch")
-)
+@functools.partial(nnx.jit, static_argnames=("spec_static", "epochs", "batch", "lr", "map_batch"))
 def _finetune_curves(model, pool, key, init_key, spec_static, epochs, batch, lr, map_batch):
   spec = _unstatic(pool, key, spec_static)
 

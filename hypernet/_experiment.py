@@ -35,9 +35,7 @@ def _classes(cfg: PudNetConfig) -> tuple[list[int], list[int]]:
   return list(range(10)), list(range(10))
 
 
-@functools.partial(
-  jax.jit, static_argnames=("target", "n_support", "epochs", "batch", "lr")
-)
+@functools.partial(jax.jit, static_argnames=("target", "n_support", "epochs", "batch", "lr"))
 def _one_scratch_run(target, params, *, ep, key, n_support, epochs, batch, lr):
   """One full scratch run on one sub-dataset (compiled once per shape, timed)."""
   return train_curve(

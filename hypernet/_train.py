@@ -196,8 +196,9 @@ def meta_train(
 
   A step whose meta-loss or gradient is not finite leaves the hypernetwork and Adam's state
   unchanged and is counted (``skipped_steps``); ``cfg.max_bad_steps`` consecutive ones stop the
-  run (``stopped="non-finite"``, nothing saved for them). The skip flags are read one step late,
-  at log lines and checkpoints, so the loop keeps no host round trip per step.
+  run (``stopped="non-finite"``, nothing saved for them). The skip flags stay on the device until
+  the next log line or checkpoint (where the streak is checked), so the loop has no host round
+  trip per step.
 
   With ``out_dir``, checkpoints of ``{model, optimizer state}``
   (:class:`fira_jax.lab.checkpoint.Checkpointer`: atomic, the newest two kept, a corrupt newest
@@ -260,8 +261,7 @@ def meta_train(
     with Preemption(enabled=ckpt is not None) as preemption:
       for step in range(start, total):
         loss, aux = trainer.step(pool, jax.random.fold_in(key, step))
-        settle()  # the previous step's flag: one step stays in flight on the device
-        pending.append(trainer.last_skipped)
+        pending.append(trainer.last_skipped)  # read at the next log line or checkpoint
         done = step + 1
         if t_first is None:
           jax.block_until_ready(loss)
@@ -269,13 +269,14 @@ def meta_train(
         bar.update(1)
         logging = done % cfg.log_every == 0 or done == total
         checkpointing = bool(cfg.checkpoint_every) and done % cfg.checkpoint_every == 0
-        if logging or checkpointing or counts["bad_streak"] + 1 >= cfg.max_bad_steps:
+        if logging or checkpointing:
           settle()
         if counts["bad_streak"] >= cfg.max_bad_steps:
           stopped = "non-finite"
           break
         if preemption.reached(done):
           stopped = preemption.signal_name
+          settle()
         if logging or stopped:
           row = {"step": done, "loss": float(loss), **{k: float(v) for k, v in aux.items()}}
           row["seconds"] = time.perf_counter() - tic

@@ -12,7 +12,7 @@ that of a like piece) no longer fits, and records the skip. GPU command (data st
 
   python benchmarks/hypernet/make_device_data.py --out .device_data && \\
   PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --grid gpu --budget-s 230 \\
-    --data-dir .device_data --out-dir "${OUT:-benchmarks/results/hypernet}" --no-progress
+    --data-dir .device_data --out-dir "$OUT" --no-progress
 
 CPU (reduced scale, MNIST columns) and a smoke test of the grid driver::
 
@@ -98,14 +98,14 @@ GROUPS = [
 # 174 in its smallest class), pools cut to 170 per class, so intra and inter share programs.
 _EVAL = {"n_train": 80, "n_test": 80, "eval_pool_per_class": 170}
 GRIDS = {
-  # H200 (~4 min): 12 meta-trainings of 500 vmapped steps x 8 episodes, 50 sub-datasets per
+  # H200 (~4 min): 12 meta-trainings of 400 vmapped steps x 8 episodes, 50 sub-datasets per
   # column, scratch@50 on all of them at once.
   "gpu": {
     "seeds": 3,
     "methods": list(VARIANTS),
     "set": {
       "episode_map": "vmap",
-      "meta_steps": 500,
+      "meta_steps": 400,
       "meta_batch": 8,
       "num_eval_tasks": 50,
       "scratch_epochs": 50,
@@ -523,7 +523,7 @@ INTRO = (
 
 
 def render(paths: list[pathlib.Path], md_path: pathlib.Path) -> str:
-  paths = [p for p in dict.fromkeys(paths) if p.is_file()]
+  paths = [p for p in dict.fromkeys(p.resolve() for p in paths) if p.is_file()]
   runs = read_runs(
     *paths, key=("settings.grid", "settings.dataset", "settings.setting", "method", "seed"),
     duplicates="last",
@@ -562,9 +562,8 @@ def render(paths: list[pathlib.Path], md_path: pathlib.Path) -> str:
 
 def render_all(args) -> str:
   """Renders the md beside ``args.runs`` from it and (unless smoke) the committed runs files."""
-  paths = [args.runs]
-  if not args.smoke:
-    paths += sorted(p for p in OUT.glob("pudnet*_runs.jsonl") if "smoke" not in p.name)
+  paths = [] if args.smoke else sorted(OUT.glob("pudnet*_runs.jsonl"))
+  paths = [p for p in paths if "smoke" not in p.name] + [args.runs]  # the fresh runs win
   return render(paths, args.md)
 
 
