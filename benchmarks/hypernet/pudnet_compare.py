@@ -192,27 +192,39 @@ def run_columns(args) -> None:
 
 
 class Budget:
-  """Wall-clock seconds left of ``total`` since the process started, and per-piece estimates:
-  a piece's time at an earlier seed, else the first time of the same method on another
-  group, else that of ``pudnet`` on the same group, else 0 (always tried)."""
+  """Wall-clock seconds left of ``total`` since the process started, and per-piece estimates.
+
+  A piece is one meta-training and its evaluations. A repeat (another seed of a method and
+  group already run) is estimated from the last run: its time, or for the first (compiling)
+  run its meta-training time after compilation plus a tenth of the rest (at most 10 s). A
+  first run is estimated by the first runs of the same method on other groups, else by
+  ``pudnet``'s first run on the same group, else 0 (always tried).
+  """
 
   def __init__(self, total: float | None):
     self.total = total
-    self.times: dict[tuple[str, int], list[float]] = {}
+    self.first: dict[tuple[str, int], float] = {}
+    self.repeat: dict[tuple[str, int], float] = {}
 
   def left(self) -> float:
     return float("inf") if self.total is None else self.total - (time.perf_counter() - T0)
 
   def estimate(self, method: str, group: int) -> float:
-    if (method, group) in self.times:
-      return self.times[(method, group)][-1]
-    same = [t[0] for (m, _), t in self.times.items() if m == method]
+    if (method, group) in self.repeat:
+      return self.repeat[(method, group)]
+    same = [t for (m, _), t in self.first.items() if m == method]
     if same:
       return float(np.mean(same))
-    return self.times.get(("pudnet", group), [0.0])[0]
+    return self.first.get(("pudnet", group), 0.0)
 
-  def add(self, method: str, group: int, seconds: float) -> None:
-    self.times.setdefault((method, group), []).append(seconds)
+  def add(self, method: str, group: int, seconds: float, meta_seconds: float) -> None:
+    """Records a piece of ``seconds``, ``meta_seconds`` of it meta-training after compiling."""
+    if (method, group) not in self.first:
+      self.first[(method, group)] = seconds
+      rest = max(seconds - meta_seconds, 0.0)
+      self.repeat[(method, group)] = 1.2 * meta_seconds + min(10.0, 0.1 * rest)
+    else:
+      self.repeat[(method, group)] = seconds
 
 
 def _manifest(data_dir) -> str:
@@ -281,7 +293,7 @@ def run_grid(args) -> None:
         + (f"acc {acc:.4f}" if acc is not None else f"stopped ({res.stopped})"),
         flush=True,
       )
-    budget.add(method, g, time.perf_counter() - tic)
+    budget.add(method, g, time.perf_counter() - tic, res.seconds)
     render_all(args)
 
 
