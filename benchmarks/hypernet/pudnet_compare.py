@@ -524,6 +524,19 @@ def render_grid(runs: list[dict], label: str) -> list[str]:
   ]
 
 
+STATUS_CPU = (
+  "Status: the GPU grid has not run yet (command in the `PudNetConfig` docstring); the numbers "
+  "below are a reduced-scale CPU run."
+)
+STATUS_NONE = (
+  "Status: the GPU grid has not run yet; its command (data step included) is in the "
+  "`PudNetConfig` docstring and this script's. The reduced-scale CPU grid (`--grid cpu`: MNIST "
+  "columns, d = 32, 60 meta-steps, 8 sub-datasets) was started on the shared 2-core CPU but "
+  "received 2.5 CPU-minutes in 46 minutes (load 30, nice 10; compiling one meta-step took "
+  "3.5 min) and was stopped before its first column. Measured accuracies so far: the smoke run "
+  "in `pudnet_smoke.md` (MNIST intra, 30 meta-steps, 1 seed, 4 sub-datasets: PudNet 71.5% vs "
+  "random 19.5%, scratch@5 75.2%, fine-tune@1 79.3%)."
+)
 INTRO = (
   "Accuracy on the held-out images of the evaluation sub-datasets: mean ± std over "
   "meta-training seeds of the per-seed mean over sub-datasets, then in brackets the std over "
@@ -554,10 +567,7 @@ def render(paths: list[pathlib.Path], md_path: pathlib.Path) -> str:
     INTRO,
   ]
   if not any(g.startswith("gpu") for g in grids):
-    parts.append(
-      "Status: the GPU grid has not run yet (command in the `PudNetConfig` docstring); the "
-      "numbers below are a reduced-scale CPU run."
-    )
+    parts.append(STATUS_CPU if "cpu" in grids else STATUS_NONE)
   for g in order:
     parts += render_grid(grids[g], g)
   parts += [
@@ -565,6 +575,7 @@ def render(paths: list[pathlib.Path], md_path: pathlib.Path) -> str:
     "The timed meta-steps run under `jax.transfer_guard_device_to_host('disallow')`, so the "
     "loop has no host round trip.",
     _timing_table(timing_runs) or "(not run yet: `--timing`)",
+    "Machine: " + "; ".join(sorted({r["machine"] for r in timing_runs})) if timing_runs else "",
     PAPER,
   ]
   text = "\n\n".join(x for x in parts if x)
