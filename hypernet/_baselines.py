@@ -129,8 +129,10 @@ def train_curve(target: ConvNet, params, ep: Episode, key, *, n_support, epochs,
   return accs
 
 
-@functools.partial(jax.jit, static_argnames=("target", "spec_static", "epochs", "batch", "lr"))
-def _scratch_curves(target, pool, key, init_key, spec_static, epochs, batch, lr):
+@functools.partial(
+  jax.jit, static_argnames=("target", "spec_static", "epochs", "batch", "lr", "map_batch")
+)
+def _scratch_curves(target, pool, key, init_key, spec_static, epochs, batch, lr, map_batch):
   spec = _unstatic(pool, key, spec_static)
 
   def one(i):
@@ -141,11 +143,11 @@ def _scratch_curves(target, pool, key, init_key, spec_static, epochs, batch, lr)
       epochs=epochs, batch=batch, lr=lr,
     )  # fmt: skip
 
-  return jax.lax.map(one, spec.keys())  # sequential: plain convs (see episode_map)
+  return jax.lax.map(one, spec.keys(), batch_size=map_batch)
 
 
-@functools.partial(nnx.jit, static_argnames=("spec_static", "epochs", "batch", "lr"))
-def _finetune_curves(model, pool, key, init_key, spec_static, epochs, batch, lr):
+@functools.partial(nnx.jit, static_argnames=("spec_static", "epochs", "batch", "lr", "map_batch"))
+def _finetune_curves(model, pool, key, init_key, spec_static, epochs, batch, lr, map_batch):
   spec = _unstatic(pool, key, spec_static)
 
   def one(i):
@@ -158,19 +160,32 @@ def _finetune_curves(model, pool, key, init_key, spec_static, epochs, batch, lr)
       epochs=epochs, batch=batch, lr=lr,
     )  # fmt: skip
 
-  return jax.lax.map(one, spec.keys())  # sequential: plain convs (see episode_map)
+  return jax.lax.map(one, spec.keys(), batch_size=map_batch)
 
 
 def train_curves(
-  target_or_model, spec: EvalSpec, init_key, *, epochs: int, batch: int, lr: float
+  target_or_model,
+  spec: EvalSpec,
+  init_key,
+  *,
+  epochs: int,
+  batch: int,
+  lr: float,
+  map_batch: int | None = None,
 ) -> jax.Array:
   """Accuracy after each epoch ``(num, epochs)``: scratch from He init for a :class:`ConvNet`,
-  fine-tuning from the prediction for a :class:`PudNet`."""
+  fine-tuning from the prediction for a :class:`PudNet`.
+
+  ``map_batch``: sub-datasets trained at once (``jax.vmap``; ``None`` = one after another,
+  plain convolutions, the fast choice on XLA:CPU; ``spec.num`` = all at once, on accelerators).
+  """
   if isinstance(target_or_model, PudNet):
     fn = _finetune_curves
   else:
     fn = _scratch_curves
-  return fn(target_or_model, spec.pool, spec.key, init_key, _static(spec), epochs, batch, lr)
+  return fn(
+    target_or_model, spec.pool, spec.key, init_key, _static(spec), epochs, batch, lr, map_batch
+  )
 
 
 def timed(fn, *args, repeats: int = 10) -> tuple[float, float]:

@@ -106,6 +106,9 @@ def _default_cache() -> pathlib.Path:
   return pathlib.Path(root) / "hypernet"
 
 
+_CIFAR10_FULL_BYTES = 55_793_123  # the shared cifar10_jpeg.npz; other files get their own cache
+
+
 def load_cifar10(
   data_dir: str | os.PathLike | None = None,
   *,
@@ -115,9 +118,10 @@ def load_cifar10(
 ) -> Splits:
   """CIFAR-10 from ``<data_dir>/cifar10/cifar10_jpeg.npz``: ``(N, 32, 32, 3)``, 10 classes.
 
-  The JPEGs are decoded once with Pillow (about 30 s for all 60,000 images on one core) and the
-  arrays cached as ``cifar10_decoded[_every<n>].npz`` in ``cache_dir`` (default
-  ``$FIRA_JAX_CACHE/hypernet`` or ``~/.cache/fira_jax/hypernet``).
+  The JPEGs are decoded once with Pillow (about 30 s for all 60,000 images on one core, in
+  threads on several) and the arrays cached as ``cifar10_decoded[_<bytes>][_every<n>].npz`` in
+  ``cache_dir`` (default ``$FIRA_JAX_CACHE/hypernet`` or ``~/.cache/fira_jax/hypernet``); a file
+  of another size than the full one (a subset in the same format) gets its own cache entry.
 
   Args:
     data_dir: folder holding ``cifar10/``; ``None`` looks in ``$FIRA_JAX_DATA_DIR`` and then
@@ -128,21 +132,23 @@ def load_cifar10(
   """
   path = _require(data_dir, "cifar10", "cifar10_jpeg.npz", "CIFAR-10", download)
   cache = pathlib.Path(cache_dir) if cache_dir is not None else _default_cache()
-  cached = cache / ("cifar10_decoded.npz" if every == 1 else f"cifar10_decoded_every{every}.npz")
+  tag = "" if path.stat().st_size == _CIFAR10_FULL_BYTES else f"_{path.stat().st_size}"
+  name = "cifar10_decoded" + tag + ("" if every == 1 else f"_every{every}") + ".npz"
+  cached = cache / name
   if not cached.is_file():
+    from concurrent.futures import ThreadPoolExecutor
+
     from PIL import Image
 
+    def decode(blob: bytes) -> np.ndarray:
+      return np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
+
     arrays = {}
-    with np.load(path) as f:
+    with np.load(path) as f, ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
       for s in ("train", "test"):
         raw, off = f[f"{s}_jpeg"], f[f"{s}_offsets"]
-        idx = range(0, len(off) - 1, every)
-        arrays[f"x_{s}"] = np.stack(
-          [
-            np.asarray(Image.open(io.BytesIO(raw[off[i] : off[i + 1]].tobytes())).convert("RGB"))
-            for i in idx
-          ]
-        )
+        blobs = [raw[off[i] : off[i + 1]].tobytes() for i in range(0, len(off) - 1, every)]
+        arrays[f"x_{s}"] = np.stack(list(pool.map(decode, blobs, chunksize=256)))
         arrays[f"y_{s}"] = f[f"{s}_labels"][::every].astype(np.int32)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp.npz")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 
@@ -32,6 +33,14 @@ def _classes(cfg: PudNetConfig) -> tuple[list[int], list[int]]:
   if cfg.setting == "intra-disjoint":
     return list(range(6)), list(range(6, 10))
   return list(range(10)), list(range(10))
+
+
+@functools.partial(jax.jit, static_argnames=("target", "n_support", "epochs", "batch", "lr"))
+def _one_scratch_run(target, params, *, ep, key, n_support, epochs, batch, lr):
+  """One full scratch run on one sub-dataset (compiled once per shape, timed)."""
+  return train_curve(
+    target, params, ep, key, n_support=n_support, epochs=epochs, batch=batch, lr=lr
+  )
 
 
 class Experiment:
@@ -73,11 +82,22 @@ class Experiment:
     self.eval_pool = make_pool(
       ev_set, classes=ev_cls, mean=data.mean, std=data.std, k=k, per_class=n_tr + n_te
     )
+    if cfg.eval_pool_per_class:
+      if cfg.eval_pool_per_class < n_tr + n_te:
+        raise ValueError(
+          f"eval_pool_per_class ({cfg.eval_pool_per_class}) must be >= n_train + n_test "
+          f"({n_tr + n_te})"
+        )
+      imgs = self.eval_pool.images[:, : cfg.eval_pool_per_class]
+      self.eval_pool = self.eval_pool._replace(images=imgs)
     self.spec = EvalSpec(
       self.eval_pool, seeds.key(cfg.eval_seed, "eval-tasks"), num=cfg.num_eval_tasks, k=k,
       n_support=cfg.n_support, n_train=n_tr, n_test=n_te, permute=cfg.head != "canonical_fc",
     )  # fmt: skip
     self._baseline = None
+
+  def _map_batch(self) -> int | None:
+    return self.spec.num if self.cfg.episode_map == "vmap" else None
 
   def settings(self) -> dict:
     cfg = self.cfg
@@ -101,15 +121,14 @@ class Experiment:
           epochs=cfg.scratch_epochs,
           batch=cfg.scratch_batch,
           lr=cfg.scratch_lr,
+          map_batch=self._map_batch(),
         )
       )
       ep = self.spec.episode(0)
       params = plain.init(init_key, self.spec.k)
-      run = jax.jit(
-        lambda p: train_curve(
-          plain, p, ep, init_key, n_support=cfg.n_support, epochs=cfg.scratch_epochs,
-          batch=cfg.scratch_batch, lr=cfg.scratch_lr,
-        )
+      run = functools.partial(
+        _one_scratch_run, plain, ep=ep, key=init_key, n_support=cfg.n_support,
+        epochs=cfg.scratch_epochs, batch=cfg.scratch_batch, lr=cfg.scratch_lr,
       )  # fmt: skip
       train_s, train_compile = timed(run, params, repeats=1)  # one full run is long enough
       self._baseline = {
@@ -122,10 +141,27 @@ class Experiment:
 
   def run(self, seed: int, *, out_dir=None, progress: bool = False) -> dict:
     """Meta-trains seed ``seed`` and returns its metrics (accuracies are means over the
-    evaluation sub-datasets; ``*_task_std`` their std)."""
+    evaluation sub-datasets; ``*_task_std`` their std).
+
+    When meta-training stopped early (a signal after checkpointing, or too many non-finite
+    steps) nothing is evaluated: the metrics are ``{"stopped", "steps_done",
+    "meta_skipped_steps"}``."""
     cfg = self.cfg
     model = build_pudnet(cfg, seed)
     res = meta_train(cfg, seed, self.train_pool, model=model, out_dir=out_dir, progress=progress)
+    if res.stopped:
+      return {
+        "stopped": res.stopped,
+        "steps_done": res.steps_done,
+        "meta_skipped_steps": res.skipped_steps,
+      }
+    return self.evaluate(seed, res)
+
+  def evaluate(self, seed: int, res) -> dict:
+    """The metrics of a meta-trained :class:`~hypernet.MetaTrainResult` ``res`` of seed
+    ``seed`` on this experiment's evaluation sub-datasets (with the baselines when
+    ``cfg.baselines``)."""
+    cfg = self.cfg
     model = res.model
     acc = np.asarray(pudnet_accuracy(model, self.spec))
     ep = self.spec.episode(0)
@@ -135,6 +171,7 @@ class Experiment:
       "pudnet_acc": float(acc.mean()), "pudnet_task_std": float(acc.std()),
       "predict_seconds": predict_s, "predict_compile_seconds": predict_compile,
       "meta_train_seconds": res.seconds, "meta_history": res.history,
+      "meta_skipped_steps": res.skipped_steps,
       "meta_loss_first": res.history[0]["loss"] if res.history else None,
       "meta_loss_last": res.history[-1]["loss"] if res.history else None,
     }  # fmt: skip
@@ -151,6 +188,7 @@ class Experiment:
           epochs=cfg.finetune_epochs,
           batch=cfg.scratch_batch,
           lr=cfg.scratch_lr,
+          map_batch=self._map_batch(),
         )
       )
       ft_epochs = sorted({1, cfg.finetune_epochs})

@@ -12,6 +12,8 @@ back-propagated through θ = H(S) into H; θ^T (``aux_param_reg``) are the conv 
 for T Adam steps on the episode's training images from a fixed initialisation. Episodes are
 sampled inside the compiled step from ``fold_in(key, step)`` (no host round trip), so the step
 is an ordinary :class:`fira_jax.lab.NNXTrainer` step whose "batch" is the on-device image pool.
+Checkpoints, resume, SIGTERM and non-finite steps are handled by the shared harness
+(:mod:`fira_jax.lab.checkpoint`, :mod:`fira_jax.lab.preemption`).
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ import functools
 import json
 import pathlib
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
-import orbax.checkpoint as ocp
 from flax import nnx
 
 from fira_jax.lab import MetricsLog, NNXTrainer, progress_bar, seeds
+from fira_jax.lab.checkpoint import Checkpointer
+from fira_jax.lab.preemption import Preemption
 from hypernet._convnet import get_target, l2_normalize
 from hypernet._pudnet import PudNet, prototypes
 from hypernet._tasks import Pool, flatten, sample_episode
@@ -146,22 +150,34 @@ def _reference_kernels(target, x, y, k: int, steps: int) -> dict:
   return jax.lax.stop_gradient(params["kernels"])
 
 
-class MetaTrainResult:
-  """What :func:`meta_train` returns: the trained ``model``, the logged ``history`` (one dict
-  per log line), ``seconds`` of meta-training after the first (compiling) step, and
-  ``start_step`` (> 0 after a resume)."""
+class MetaTrainResult(NamedTuple):
+  """What :func:`meta_train` returns.
 
-  def __init__(self, model, history, seconds, start_step):
-    self.model, self.history, self.seconds, self.start_step = model, history, seconds, start_step
+  Attributes:
+    model: the meta-trained hypernetwork.
+    history: the logged rows (``step``, ``loss``, ``ce``, ``acc``, ``seconds``,
+      ``skipped_steps``), one per ``log_every`` steps.
+    seconds: meta-training wall time after the first (compiling) step.
+    start_step: the step the run continued from (> 0 after a resume).
+    steps_done: the last step done (and checkpointed, with ``out_dir``).
+    stopped: ``None``, the signal's name (``"SIGTERM"``, ``"SIGINT"``) when a signal stopped the
+      run after checkpointing the step in flight, or ``"non-finite"`` after
+      ``cfg.max_bad_steps`` consecutive skipped steps.
+    skipped_steps: steps skipped because their meta-loss or gradient was not finite.
+  """
 
-
-def _flat(tree) -> dict:
-  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {jax.tree_util.keystr(p, simple=True, separator="/"): x for p, x in leaves}
+  model: PudNet
+  history: list
+  seconds: float
+  start_step: int
+  steps_done: int = 0
+  stopped: str | None = None
+  skipped_steps: int = 0
 
 
 def _identity(cfg: PudNetConfig, seed: int) -> dict:
-  fields = {k: v for k, v in cfg.__dict__.items() if k not in ("log_every", "checkpoint_every")}
+  skip = ("log_every", "checkpoint_every", "max_bad_steps")
+  fields = {k: v for k, v in cfg.__dict__.items() if k not in skip}
   return {"config": json.loads(json.dumps(fields)), "seed": seed}
 
 
@@ -176,13 +192,23 @@ def meta_train(
   model: PudNet | None = None,
 ) -> MetaTrainResult:
   """Meta-trains a PudNet for ``steps`` (default ``cfg.meta_steps``) steps on episodes of
-  ``pool``.
+  ``pool``; the episodes of step ``t`` come from ``fold_in(key(seed, "episodes"), t)``.
 
-  With ``out_dir``, orbax checkpoints of ``{model, optimizer state}`` and the step are written
-  every ``cfg.checkpoint_every`` steps and at the end, the metrics to
-  ``out_dir/metrics.jsonl``; a later call with the same ``out_dir`` and config resumes from the
-  last checkpoint and gives the same parameters as an uninterrupted run (episodes depend on the
-  step only). A checkpoint from another config or seed is refused.
+  A step whose meta-loss or gradient is not finite leaves the hypernetwork and Adam's state
+  unchanged and is counted (``skipped_steps``); ``cfg.max_bad_steps`` consecutive ones stop the
+  run (``stopped="non-finite"``, nothing saved for them). The skip flags stay on the device until
+  the next log line or checkpoint (where the streak is checked), so the loop has no host round
+  trip per step.
+
+  With ``out_dir``, checkpoints of ``{model, optimizer state}``
+  (:class:`fira_jax.lab.checkpoint.Checkpointer`: atomic, the newest two kept, a corrupt newest
+  one falls back to the previous with a one-line warning) are written every
+  ``cfg.checkpoint_every`` steps and at the end, the metrics to ``out_dir/metrics.jsonl``; a
+  later call with the same ``out_dir`` and config resumes from the last checkpoint and gives the
+  same parameters as an uninterrupted run. A checkpoint of another config or seed is refused
+  (``ValueError``). SIGTERM/SIGINT then finish the step in flight, checkpoint it and return with
+  ``stopped`` set to the signal's name (:class:`fira_jax.lab.preemption.Preemption`; the command
+  line exits with :data:`fira_jax.lab.preemption.EXIT_PREEMPTED`).
   """
   total = cfg.meta_steps if steps is None else steps
   model = model if model is not None else build_pudnet(cfg, seed)
@@ -191,76 +217,83 @@ def meta_train(
     cfg.query_includes_sketch, cfg.aux_deep_sup, cfg.aux_sketch_cls, cfg.episode_map,
     cfg.aux_param_reg, cfg.aux_param_steps,
   )  # fmt: skip
-  trainer = NNXTrainer(model, meta_optimizer(cfg.lr, cfg.b1, cfg.b2), loss_fn)
+  trainer = NNXTrainer(model, meta_optimizer(cfg.lr, cfg.b1, cfg.b2), loss_fn, skip_nonfinite=True)
   key = seeds.key(seed, "episodes")
-  start, mngr, log = 0, None, None
+  ident = _identity(cfg, seed)
+  start, ckpt, log, counts = 0, None, None, {"skipped_steps": 0, "bad_streak": 0}
   if out_dir is not None:
-    out_dir = pathlib.Path(out_dir).absolute()
-    mngr = ocp.CheckpointManager(
-      out_dir / "checkpoints",
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True),
-      item_names=("state", "meta"),
-    )
-    ident = _identity(cfg, seed)
-    last = mngr.latest_step()
-    if last is not None:
-      meta = mngr.restore(last, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-      if meta["identity"] != ident:
+    ckpt = Checkpointer(out_dir)
+
+    def check(meta: dict) -> None:
+      if meta.get("identity") != ident:
         raise ValueError(
           f"checkpoint in {out_dir} is from another config or seed; use the same settings or "
           "another output folder"
         )
-      flat = _flat(trainer.state)
-      abstract = {n: jax.ShapeDtypeStruct(x.shape, x.dtype) for n, x in flat.items()}
-      restored = mngr.restore(
-        last, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-      )["state"]
-      leaves, treedef = jax.tree_util.tree_flatten_with_path(trainer.state)
-      trainer.state = jax.tree.unflatten(
-        treedef,
-        [
-          jnp.asarray(restored[jax.tree_util.keystr(p, simple=True, separator="/")])
-          for p, _ in leaves
-        ],
-      )
-      start = last
+
+    try:
+      restored = trainer.restore_checkpoint(ckpt, check=check)
+    except BaseException:
+      ckpt.close()
+      raise
+    if restored is not None:
+      start = restored.step
+      counts["skipped_steps"] = int(restored.meta.get("skipped_steps", 0))
     log = MetricsLog(out_dir, resume_step=start)
 
-  def save(step):
-    if mngr is not None:
-      mngr.save(
-        step,
-        args=ocp.args.Composite(
-          state=ocp.args.StandardSave(_flat(trainer.state)),
-          meta=ocp.args.JsonSave({"identity": _identity(cfg, seed), "step": step}),
-        ),
+  pending: list = []  # skip flags of dispatched steps not read yet
+
+  def settle() -> None:
+    while pending:
+      bad = bool(pending.pop(0))
+      counts["skipped_steps"] += bad
+      counts["bad_streak"] = (counts["bad_streak"] + 1) * bad
+
+  def save(step: int) -> None:
+    if ckpt is not None:
+      trainer.save_checkpoint(
+        ckpt, step, {"identity": ident, "skipped_steps": counts["skipped_steps"]}
       )
 
-  history, tic, t_first = [], time.perf_counter(), None
+  history, tic, t_first, done, stopped = [], time.perf_counter(), None, start, None
   bar = progress_bar(total, initial=start, desc=f"meta-train seed {seed}", disable=not progress)
   try:
-    for step in range(start, total):
-      loss, aux = trainer.step(pool, jax.random.fold_in(key, step))
-      done = step + 1
-      if t_first is None:
-        jax.block_until_ready(loss)
-        t_first = time.perf_counter()
-      bar.update(1)
-      if done % cfg.log_every == 0 or done == total:
-        row = {"step": done, "loss": float(loss), **{k: float(v) for k, v in aux.items()}}
-        row["seconds"] = time.perf_counter() - tic
-        history.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['acc']:.3f}")
-        if log is not None:
-          log.write(row)
-      if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != total:
-        save(done)
-    if total > start:
-      save(total)
+    with Preemption(enabled=ckpt is not None) as preemption:
+      for step in range(start, total):
+        loss, aux = trainer.step(pool, jax.random.fold_in(key, step))
+        pending.append(trainer.last_skipped)  # read at the next log line or checkpoint
+        done = step + 1
+        if t_first is None:
+          jax.block_until_ready(loss)
+          t_first = time.perf_counter()
+        bar.update(1)
+        logging = done % cfg.log_every == 0 or done == total
+        checkpointing = bool(cfg.checkpoint_every) and done % cfg.checkpoint_every == 0
+        if logging or checkpointing:
+          settle()
+        if counts["bad_streak"] >= cfg.max_bad_steps:
+          stopped = "non-finite"
+          break
+        if preemption.reached(done):
+          stopped = preemption.signal_name
+          settle()
+        if logging or stopped:
+          row = {"step": done, "loss": float(loss), **{k: float(v) for k, v in aux.items()}}
+          row["seconds"] = time.perf_counter() - tic
+          row["skipped_steps"] = counts["skipped_steps"]
+          history.append(row)
+          bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['acc']:.3f}")
+          if log is not None:
+            log.write(row)
+        if checkpointing or stopped or done == total:
+          save(done)
+        if stopped:
+          break
   finally:
     bar.close()
-    if mngr is not None:
-      mngr.wait_until_finished()
-      mngr.close()
+    if ckpt is not None:
+      ckpt.close()
   seconds = time.perf_counter() - t_first if t_first is not None else 0.0
-  return MetaTrainResult(trainer.model, history, seconds, start)
+  return MetaTrainResult(
+    trainer.model, history, seconds, start, done, stopped, counts["skipped_steps"]
+  )

@@ -3,14 +3,18 @@
 Writes one run record per seed (``fira_jax.lab.results``) to ``--json`` with the metrics
 ``pudnet_acc``, ``random_acc``, ``scratch_acc`` (by epochs), ``finetune_acc`` (by epochs),
 ``predict_seconds``, ``train_seconds`` (after compilation), the settings and the machine.
+With ``--out``, meta-training is checkpointed and resumable: SIGTERM/SIGINT checkpoint the
+meta-step in flight and exit with status 75 (``EXIT_PREEMPTED``); the same command resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import pathlib
+import sys
 
 from fira_jax.lab import add_dataclass_flags, append_run, from_args, make_record
+from fira_jax.lab.preemption import EXIT_PREEMPTED
 from fira_jax.lab.results import command_line
 from hypernet._experiment import Experiment
 from hypernet.config import PudNetConfig
@@ -44,6 +48,20 @@ def run(args: argparse.Namespace) -> int:
   for seed in range(args.seed_start, args.seed_start + args.seeds):
     out = pathlib.Path(args.out) / f"seed{seed}" if args.out else None
     metrics = exp.run(seed, out_dir=out, progress=not args.no_progress)
+    if metrics.get("stopped") == "non-finite":
+      raise ValueError(
+        f"seed {seed}: {cfg.max_bad_steps} consecutive meta-steps had a non-finite loss or "
+        f"gradient (skipped); stopped at step {metrics['steps_done']}. Lower --lr or check the "
+        "data; --max-bad-steps sets the limit"
+      )
+    if metrics.get("stopped"):
+      print(
+        f"{metrics['stopped']}: seed {seed} stopped after meta-step {metrics['steps_done']}, "
+        f"checkpoint committed in {out}; run the same command again to resume",
+        file=sys.stderr,
+        flush=True,
+      )
+      return EXIT_PREEMPTED
     record = make_record(cfg.method, seed, exp.settings(), metrics, command=cmd)
     line = f"seed {seed}: pudnet {metrics['pudnet_acc']:.4f}"
     if "random_acc" in metrics:

@@ -14,15 +14,25 @@ SETTINGS = ("intra", "intra-disjoint", "inter")
 class PudNetConfig:
   """One PudNet experiment: meta-train on sub-datasets of one dataset, evaluate on unseen ones.
 
-  Real run (MNIST columns, 3 seeds, PudNet and the dataset-blind control; the benchmark
-  renders ``benchmarks/results/hypernet/pudnet.md`` from its runs file)::
+  The issue's grid (six columns x 3 meta-training seeds, the baselines, then the dataset-blind
+  control and the ablations as time allows) on one GPU, about 4 minutes: the first command packs
+  MNIST and a CIFAR-10 subset (the first 2,500 train / 500 test images per class, source JPEGs)
+  into ``.device_data`` (37 MiB; nothing to do when it is already there), the second runs the
+  grid with ``episode_map=vmap`` (``GRIDS["gpu"]`` in the script), appends each finished run to
+  ``$OUT/pudnet_gpu_runs.jsonl`` at once, skips (and records) what no longer fits
+  ``--budget-s`` and renders ``$OUT/pudnet.md``::
 
-    PYTHONPATH=. nice python benchmarks/hypernet/pudnet_compare.py --data-dir ../shared/data \\
-      --columns mnist:intra mnist:intra-disjoint mnist:inter --methods pudnet ghn_lite \\
-      --seeds 3 --meta-steps 120 --num-eval-tasks 8 --set meta_batch=4 n_test=50 \\
-      scratch_epochs=50 finetune_epochs=5 timing_repeats=5 log_every=20
+    python benchmarks/hypernet/make_device_data.py --out .device_data && \\
+    PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --grid gpu --budget-s 230 \\
+      --data-dir .device_data --out-dir "$OUT" --no-progress
 
-  One column by the command line (all baselines, 3 seeds)::
+  The same driver at a reduced scale on a CPU (MNIST columns, small hypernetwork)::
+
+    PYTHONPATH=. nice python benchmarks/hypernet/pudnet_compare.py --grid cpu \\
+      --budget-s 3000 --data-dir ../shared/data
+
+  One column by the command line (all baselines, 3 seeds; ``--out DIR`` makes meta-training
+  resumable: SIGTERM checkpoints the meta-step in flight and exits with status 75)::
 
     fira-jax hypernet pudnet --data-dir ../shared/data --dataset mnist --setting intra \\
       --meta-steps 2000 --seeds 3 --json runs.jsonl
@@ -32,8 +42,7 @@ class PudNetConfig:
   of 20 images takes 4.5 s (57 s to compile), with no host round trip between steps. Smoke
   variant (``PudNetConfig.smoke()``, ``--smoke``; MNIST intra, seed 0, 30 meta-steps, 4
   sub-datasets): PudNet 71.5% vs random 19.5%, scratch@1 36.0%, scratch@5 75.2%, fine-tune@1
-  79.3%. The grid above did not finish its first seed in 26 minutes of the shared CPU (the
-  scratch@50 baseline alone is 3,200 Adam steps per column); see ``docs/hypernet.md``.
+  79.3%. The full grid does not fit the shared CPU; see ``docs/hypernet.md``.
 
   Attributes:
     dataset: meta-training dataset (``mnist`` for Net-A, ``cifar10`` for Net-B).
@@ -71,7 +80,8 @@ class PudNetConfig:
     episode_map: how a meta-step maps over its episodes: ``unroll`` (one plain graph per
       episode; on XLA:CPU about 10x faster than ``vmap``, whose per-episode kernels become a
       grouped convolution with a slow kernel gradient) or ``vmap`` (one batched graph: faster
-      to compile, the better choice on accelerators).
+      to compile, the better choice on accelerators). ``vmap`` also batches the scratch and
+      fine-tuning runs over all evaluation sub-datasets (``unroll``: one after another).
     aux_deep_sup: weight of prototype losses on intermediate features (0 = off).
     aux_sketch_cls: weight of predicting the episode's original classes from the sketch.
     aux_param_reg: weight of the MSE between the generated conv kernels and kernels trained
@@ -79,6 +89,9 @@ class PudNetConfig:
       episode).
     aux_param_steps: full-batch Adam steps of those reference kernels.
     num_eval_tasks: evaluation sub-datasets.
+    eval_pool_per_class: keep only the first this many images per class of the evaluation
+      split (0 = all). Equal pool shapes let evaluations of different datasets share
+      compiled programs (digits has 174 images in its smallest class).
     eval_seed: seed of the evaluation sub-datasets (the same for every method and seed).
     scratch_epochs: the longest scratch training, in epochs (1, 5 and this are reported).
     finetune_epochs: the longest fine-tuning from the prediction (1 and this are reported).
@@ -88,6 +101,8 @@ class PudNetConfig:
     timing_repeats: repeats of the predict and train timings (the median is reported).
     log_every: meta-training steps between log lines (the only host synchronisations).
     checkpoint_every: meta-training steps between checkpoints (0 = none).
+    max_bad_steps: stop meta-training after this many consecutive steps whose meta-loss or
+      gradient is not finite (each such step is skipped: the hypernetwork stays unchanged).
     method: the method's name in the results (pudnet, ghn_lite, no_ahru, ...).
   """
 
@@ -125,6 +140,7 @@ class PudNetConfig:
   aux_param_reg: float = 0.0
   aux_param_steps: int = 20
   num_eval_tasks: int = 200
+  eval_pool_per_class: int = 0
   eval_seed: int = 0
   scratch_epochs: int = 50
   finetune_epochs: int = 5
@@ -134,6 +150,7 @@ class PudNetConfig:
   timing_repeats: int = 10
   log_every: int = 100
   checkpoint_every: int = 500
+  max_bad_steps: int = 10
   method: str = "pudnet"
 
   def __post_init__(self):
@@ -153,6 +170,7 @@ class PudNetConfig:
       "meta_batch",
       "num_eval_tasks",
       "timing_repeats",
+      "max_bad_steps",
     ):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -1,9 +1,27 @@
 """PudNet vs training from scratch: the grid of settings, written as runs and a markdown table.
 
-Runs ``fira-jax hypernet pudnet`` (through its public API) for each column (dataset × setting)
-and each method row (pudnet with its baselines, the dataset-blind control ``ghn_lite`` and the
-ablations), appending run records to ``benchmarks/results/hypernet/pudnet_runs.jsonl``; then
-renders ``pudnet.md`` from the runs file (``--report-only`` renders without running).
+Each finished run is appended at once to a runs file (one JSON line per (column, method, seed));
+``pudnet.md`` is rendered from the runs files (``--report-only`` renders without running).
+
+Grid mode (``--grid gpu|cpu``): one meta-training per (dataset, classes, method, seed) serves
+every column it can (a hypernetwork meta-trained on all MNIST classes is evaluated on MNIST
+intra and on MNIST → digits), seed 0 of every column first, then the other seeds, then the
+dataset-blind control and the ablations. A wall-clock ``--budget-s`` (counted from the start
+of the process) skips a piece whose estimated time (its measured time at an earlier seed, or
+that of a like piece) no longer fits, and records the skip. GPU command (data step included)::
+
+  python benchmarks/hypernet/make_device_data.py --out .device_data && \\
+  PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --grid gpu --budget-s 230 \\
+    --data-dir .device_data --out-dir "$OUT" --no-progress
+
+CPU (reduced scale, MNIST columns) and a smoke test of the grid driver::
+
+  PYTHONPATH=. nice -n 10 python benchmarks/hypernet/pudnet_compare.py --grid cpu \\
+    --budget-s 3000 --data-dir ../shared/data
+  PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --grid gpu --smoke \\
+    --data-dir ../shared/data --out-dir /tmp/pudnet_smoke --columns mnist:intra mnist:inter
+
+Single columns (``PudNetConfig`` fields by ``--set``)::
 
   PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --data-dir ../shared/data --smoke
   PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --data-dir ../shared/data \\
@@ -20,20 +38,32 @@ import pathlib
 import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+T0 = time.perf_counter()  # the budget counts from here (imports and compilation included)
 
-from fira_jax.lab import NNXTrainer, append_run, fmt_pm, make_record, mean_std, read_runs
-from fira_jax.lab.results import command_line, field, markdown_table
-from hypernet import (
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fira_jax.lab import (  # noqa: E402
+  NNXTrainer,
+  append_run,
+  fmt_pm,
+  make_record,
+  mean_std,
+  paired_by_key,
+  read_runs,
+)
+from fira_jax.lab.results import command_line, field, markdown_table  # noqa: E402
+from hypernet import (  # noqa: E402
   Experiment,
   ImageSet,
   PudNetConfig,
   build_pudnet,
+  load_dataset,
   make_pool,
   meta_loss_fn,
   meta_optimizer,
+  meta_train,
   predict,
   sample_episode,
   timed,
@@ -56,24 +86,77 @@ VARIANTS = {
   "no_sketch_mix": {"skt_a": 0.0, "baselines": False},
   "weight_norm_none": {"weight_norm": "none", "baselines": False},
 }
-NOTES = (
-  "Status: only the performance check has been run. The MNIST grid (command in "
-  "`PudNetConfig`'s docstring) did not finish its first seed in 26 minutes on the shared 2-core "
-  "CPU: the scratch@50 baseline is 8 sub-datasets x 400 Adam steps of Net-A plus a timed run, "
-  "and the process ran at nice 10 beside other jobs (load 6-14). The smoke result "
-  "(`pudnet_smoke.md`: 30 meta-steps, 1 seed, 4 sub-datasets) is the only accuracy measured: "
-  "PudNet 71.5% vs random 19.5%, i.e. above chance by far after a tiny meta-training, below "
-  "scratch@5 (75.2%) and beaten by one epoch of fine-tuning from its prediction (79.3%). It says "
-  "nothing yet about the paper's claim; the grid will."
-)
+# One meta-training per (dataset, classes): all classes serve intra and inter, 0-5 serves
+# intra-disjoint.
+GROUPS = [
+  ("mnist", ("intra", "inter")),
+  ("cifar10", ("intra", "inter")),
+  ("mnist", ("intra-disjoint",)),
+  ("cifar10", ("intra-disjoint",)),
+]
+# Equal evaluation shapes in every column of a target: 80 + 80 images per class (digits has
+# 174 in its smallest class), pools cut to 170 per class, so intra and inter share programs.
+_EVAL = {"n_train": 80, "n_test": 80, "eval_pool_per_class": 170}
+GRIDS = {
+  # H200 (~4 min): 12 meta-trainings of 400 vmapped steps x 8 episodes, 50 sub-datasets per
+  # column, scratch@50 on all of them at once.
+  "gpu": {
+    "seeds": 3,
+    "methods": list(VARIANTS),
+    "set": {
+      "episode_map": "vmap",
+      "meta_steps": 400,
+      "meta_batch": 8,
+      "num_eval_tasks": 50,
+      "scratch_epochs": 50,
+      "finetune_epochs": 5,
+      "timing_repeats": 10,
+      "log_every": 100,
+      "checkpoint_every": 0,
+      **_EVAL,
+    },
+  },  # fmt: skip
+  # The 2-core CPU, reduced scale: MNIST columns, small hypernetwork, short meta-training.
+  "cpu": {
+    "seeds": 3,
+    "methods": ["pudnet", "ghn_lite"],
+    "columns": ["mnist:intra", "mnist:inter", "mnist:intra-disjoint"],
+    "set": {
+      "d": 32,
+      "h": 4,
+      "meta_steps": 60,
+      "meta_batch": 4,
+      "num_eval_tasks": 8,
+      "scratch_epochs": 20,
+      "finetune_epochs": 5,
+      "timing_repeats": 3,
+      "log_every": 10,
+      "checkpoint_every": 0,
+      "n_train": 40,
+      "n_test": 40,
+      "eval_pool_per_class": 170,
+    },
+  },  # fmt: skip
+}
+SMOKE = {
+  "d": 8, "h": 2, "meta_steps": 4, "meta_batch": 2, "num_eval_tasks": 2, "n_support": 2,
+  "n_query": 2, "n_train": 4, "n_test": 2, "scratch_epochs": 2, "finetune_epochs": 1,
+  "timing_repeats": 1, "log_every": 2, "eval_pool_per_class": 10,
+}  # fmt: skip
+GRID_TITLES = {
+  "gpu": "GPU grid (the issue's columns, 3 meta-training seeds)",
+  "cpu": "CPU reduced-scale run (2-core shared CPU; NOT the issue's scale: small hypernetwork, "
+  "60 meta-steps, 8 sub-datasets, scratch up to 20 epochs)",
+  "default": "Runs by column",
+}
 PAPER = (
   "Paper (TIP 2024 abstract, ResNet-18 on ImageNet-1K): one forward pass, top-5 44.92% in "
-  "3.89 GPU-s, vs training from scratch top-5 44.65% after 8,967 GPU-s (> 2,300× faster)."
+  "3.89 GPU-s, vs training from scratch top-5 44.65% after 8,967 GPU-s (> 2,300× faster). "
+  "The paper's tables were not reachable: no per-dataset number to put beside ours."
 )
 
 
-def run_grid(args) -> None:
-  base = PudNetConfig.smoke() if args.smoke else PudNetConfig()
+def _overrides(args) -> dict:
   over = {
     k: v for k, v in (("meta_steps", args.meta_steps), ("num_eval_tasks", args.num_eval_tasks)) if v
   }
@@ -83,6 +166,13 @@ def run_grid(args) -> None:
       over[name] = json.loads(value)
     except json.JSONDecodeError:
       over[name] = value
+  return over
+
+
+def run_columns(args) -> None:
+  """One :class:`Experiment` per column and method, each seed meta-trained for that column."""
+  base = PudNetConfig.smoke() if args.smoke else PudNetConfig()
+  over = _overrides(args)
   cmd = command_line(prog="benchmarks/hypernet/pudnet_compare.py")
   for dataset, setting, _ in COLUMNS:
     if args.columns and f"{dataset}:{setting}" not in args.columns:
@@ -99,6 +189,112 @@ def run_grid(args) -> None:
           flush=True,
         )
         append_run(args.runs, make_record(method, seed, exp.settings(), metrics, command=cmd))
+
+
+class Budget:
+  """Wall-clock seconds left of ``total`` since the process started, and per-piece estimates.
+
+  A piece is one meta-training and its evaluations. A repeat (another seed of a method and
+  group already run) is estimated from the last run: its time, or for the first (compiling)
+  run its meta-training time after compilation plus a tenth of the rest (at most 10 s). A
+  first run is estimated by the first runs of the same method on other groups, else by
+  ``pudnet``'s first run on the same group, else 0 (always tried).
+  """
+
+  def __init__(self, total: float | None):
+    self.total = total
+    self.first: dict[tuple[str, int], float] = {}
+    self.repeat: dict[tuple[str, int], float] = {}
+
+  def left(self) -> float:
+    return float("inf") if self.total is None else self.total - (time.perf_counter() - T0)
+
+  def estimate(self, method: str, group: int) -> float:
+    if (method, group) in self.repeat:
+      return self.repeat[(method, group)]
+    same = [t for (m, _), t in self.first.items() if m == method]
+    if same:
+      return float(np.mean(same))
+    return self.first.get(("pudnet", group), 0.0)
+
+  def add(self, method: str, group: int, seconds: float, meta_seconds: float) -> None:
+    """Records a piece of ``seconds``, ``meta_seconds`` of it meta-training after compiling."""
+    if (method, group) not in self.first:
+      self.first[(method, group)] = seconds
+      rest = max(seconds - meta_seconds, 0.0)
+      self.repeat[(method, group)] = 1.2 * meta_seconds + min(10.0, 0.1 * rest)
+    else:
+      self.repeat[(method, group)] = seconds
+
+
+def _manifest(data_dir) -> str:
+  path = pathlib.Path(data_dir) / "MANIFEST.json"
+  if path.is_file():
+    return json.loads(path.read_text())["cifar10"]
+  return "full datasets (CIFAR-10: 5,000 train / 1,000 test images per class)"
+
+
+def run_grid(args) -> None:
+  """Every column × method × seed of ``GRIDS[args.grid]`` within ``args.budget_s``."""
+  grid = GRIDS[args.grid]
+  sets = {**grid["set"], **(SMOKE if args.smoke else {}), **_overrides(args)}
+  columns = args.columns or grid.get("columns") or [f"{d}:{s}" for d, s, _ in COLUMNS]
+  methods = args.methods or grid["methods"]
+  seeds = range(args.seeds if args.seeds is not None else grid["seeds"])
+  label = args.grid + ("-smoke" if args.smoke else "")
+  cmd = command_line(prog="benchmarks/hypernet/pudnet_compare.py")
+  budget, data, exps = Budget(args.budget_s), {}, {}
+  extra = {"grid": label, "budget_s": args.budget_s, "data": _manifest(args.data_dir)}
+
+  def experiment(dataset: str, setting: str, method: str) -> Experiment:
+    if (dataset, setting, method) not in exps:
+      cfg = PudNetConfig(
+        dataset=dataset, setting=setting, method=method, **{**sets, **VARIANTS[method]}
+      )
+      if dataset not in data:
+        data[dataset] = load_dataset(dataset, args.data_dir)
+      exps[(dataset, setting, method)] = Experiment(cfg, args.data_dir, data=data[dataset])
+    return exps[(dataset, setting, method)]
+
+  jobs = [
+    (method, seed, g)
+    for method in methods
+    for seed in seeds
+    for g, (dataset, settings) in enumerate(GROUPS)
+    if any(f"{dataset}:{s}" in columns for s in settings)
+  ]
+  for method, seed, g in jobs:
+    dataset, settings = GROUPS[g]
+    settings = [s for s in settings if f"{dataset}:{s}" in columns]
+    est, left = budget.estimate(method, g), budget.left()
+    if est > left:
+      print(f"skip {dataset} {settings} {method} seed {seed}: ~{est:.0f} s > {left:.0f} s left")
+      for s in settings:
+        metrics = {"reason": "budget", "estimate_s": est, "left_s": left}
+        record = make_record(f"skipped:{method}", seed, {"dataset": dataset, "setting": s, **extra},
+                             metrics, command=cmd)  # fmt: skip
+        append_run(args.runs, record)
+      continue
+    tic = time.perf_counter()
+    first = experiment(dataset, settings[0], method)
+    res = meta_train(first.cfg, seed, first.train_pool, progress=not args.no_progress)
+    for s in settings:
+      exp = experiment(dataset, s, method)
+      if res.stopped:  # non-finite meta-loss: recorded, not evaluated
+        metrics = {"stopped": res.stopped, "meta_skipped_steps": res.skipped_steps}
+      else:
+        metrics = exp.evaluate(seed, res)
+      metrics["elapsed_s"] = time.perf_counter() - T0
+      settings_rec = {**exp.settings(), **extra, "meta_trained_for": f"{dataset}:{settings[0]}"}
+      append_run(args.runs, make_record(method, seed, settings_rec, metrics, command=cmd))
+      acc = metrics.get("pudnet_acc")
+      print(
+        f"[{time.perf_counter() - T0:6.1f} s] {dataset} {s} {method} seed {seed}: "
+        + (f"acc {acc:.4f}" if acc is not None else f"stopped ({res.stopped})"),
+        flush=True,
+      )
+    budget.add(method, g, time.perf_counter() - tic, res.seconds)
+    render_all(args)
 
 
 def run_timing(args) -> None:
@@ -176,13 +372,19 @@ def _cell(runs, get, scale=100.0, task_std=None) -> str:
     grand = float(np.mean([v for v, _ in pairs]))
     pooled = float(np.sqrt(np.mean([t**2 + (v - grand) ** 2 for v, t in pairs])))
     text += f" [± {pooled * scale:.1f}]"
-  return text
+  return text + (f" (n={len(pairs)})" if len(pairs) < 3 else "")
+
+
+def _metric(name: str):
+  return lambda r: field(r, f"metrics.{name}", None)
 
 
 def _loss_table(by, present) -> str:
   """Meta-training query loss by step (mean over seeds), to show where it levels off."""
   rows, steps = [], None
   for d, s, name in present:
+    if s == "inter":
+      continue  # the same meta-training as intra
     for method in VARIANTS:
       hists = [field(r, "metrics.meta_history", None) for r in by.get((d, s, method), [])]
       hists = [h for h in hists if h]
@@ -196,81 +398,196 @@ def _loss_table(by, present) -> str:
   return markdown_table(["meta-loss (mean over seeds) at step", *map(str, steps)], rows)
 
 
-def render(runs_path: pathlib.Path, md_path: pathlib.Path) -> str:
-  runs = read_runs(runs_path, key=("settings.dataset", "settings.setting", "method", "seed"))
-  timing_runs = [r for r in runs if r["method"].startswith("timing")]
-  runs = [r for r in runs if not r["method"].startswith("timing")]
-  by = {}
-  for r in runs:
-    by.setdefault(
-      (field(r, "settings.dataset"), field(r, "settings.setting"), r["method"]), []
-    ).append(r)
-  present = [c for c in COLUMNS if any(k[:2] == c[:2] for k in by)]
-  m = lambda name: lambda r: field(r, f"metrics.{name}", None)  # noqa: E731
-  rows_spec = [("random", "pudnet", "random_acc", "random_task_std")]
+def _rows_spec(runs) -> list[tuple[str, str, str, str]]:
+  rows = [("random", "pudnet", "random_acc", "random_task_std")]
   epochs = sorted({e for r in runs for e in field(r, "metrics.scratch_acc", {}) or {}}, key=int)
-  rows_spec += [
-    (f"scratch@{e}", "pudnet", f"scratch_acc.{e}", f"scratch_task_std.{e}") for e in epochs
-  ]
-  rows_spec.append(("pudnet", "pudnet", "pudnet_acc", "pudnet_task_std"))
+  rows += [(f"scratch@{e}", "pudnet", f"scratch_acc.{e}", f"scratch_task_std.{e}") for e in epochs]
+  rows.append(("pudnet", "pudnet", "pudnet_acc", "pudnet_task_std"))
   ft = sorted({e for r in runs for e in field(r, "metrics.finetune_acc", {}) or {}}, key=int)
-  rows_spec += [
-    (f"pudnet+ft@{e}", "pudnet", f"finetune_acc.{e}", f"finetune_task_std.{e}") for e in ft
+  rows += [(f"pudnet+ft@{e}", "pudnet", f"finetune_acc.{e}", f"finetune_task_std.{e}") for e in ft]
+  names = {"ghn_lite": "ghn_lite (dataset-blind)"}
+  rows += [(names.get(v, v), v, "pudnet_acc", "pudnet_task_std") for v in VARIANTS if v != "pudnet"]
+  return rows
+
+
+def _delta_table(by, present, rows_spec) -> str:
+  """Paired differences over meta-training seeds (percentage points, 95% t-interval)."""
+  specs = {label: (method, name) for label, method, name, _ in rows_spec}
+  pairs = [
+    ("pudnet", "ghn_lite (dataset-blind)"),
+    ("pudnet", "scratch@1"),
+    ("pudnet", "scratch@5"),
+    ("pudnet+ft@1", "scratch@1"),
+    ("pudnet+ft@5", "scratch@5"),
   ]
-  rows_spec += [(v, v, "pudnet_acc", "pudnet_task_std") for v in VARIANTS if v != "pudnet"]
   rows = []
-  for label, method, name, std_name in rows_spec:
-    cells = [
-      _cell(by.get((d, s, method), []), m(name), task_std=m(std_name)) for d, s, _ in present
-    ]
+  for a, b in pairs:
+    if a not in specs or b not in specs:
+      continue
+    cells = []
+    for d, s, _ in present:
+      va, vb = ({r["seed"]: _metric(specs[x][1])(r) for r in by.get((d, s, specs[x][0]), [])}
+                for x in (a, b))  # fmt: skip
+      va = {k: v for k, v in va.items() if v is not None}
+      vb = {k: v for k, v in vb.items() if v is not None}
+      delta = paired_by_key(va, vb)
+      cells.append("—" if delta is None else delta.fmt(1, scale=100))
     if any(c != "—" for c in cells):
-      rows.append([label, *cells])
-  acc = markdown_table(
-    ["method (accuracy %, mean ± std over seeds)", *[c[2] for c in present]], rows
-  )
-  trows = []
+      rows.append([f"{a} − {b}", *cells])
+  if not rows:
+    return ""
+  return markdown_table(["paired Δ over seeds (points, 95% CI)", *[c[2] for c in present]], rows)
+
+
+def _time_table(by, present, epochs) -> str:
+  rows = []
   for d, s, name in present:
-    rs = by.get((d, s, "pudnet"), [])
-    if not rs or field(rs[0], "metrics.train_seconds", None) is None:
+    rs = [r for r in by.get((d, s, "pudnet"), []) if _metric("train_seconds")(r) is not None]
+    if not rs:
       continue
     pred = [field(r, "metrics.predict_seconds") for r in rs]
     train = [field(r, "metrics.train_seconds") for r in rs]
     steps = [field(r, "metrics.scratch_steps_to_match", None) for r in rs]
     steps_txt = ", ".join("> all" if x is None else str(x) for x in steps)
-    trows.append([
-      name, fmt_pm(pred, scale=1e3, digits=1), fmt_pm(train, digits=2),
+    meta = [field(r, "metrics.meta_train_seconds", 0.0) for r in rs]
+    rows.append([
+      name, fmt_pm(pred, scale=1e3, digits=2), fmt_pm(train, digits=2),
       f"{mean_std(train)[0] / mean_std(pred)[0]:,.0f}×", steps_txt,
       f"{field(rs[0], 'settings.meta_steps')} × {field(rs[0], 'settings.meta_batch')}",
-      str(len(rs)), str(field(rs[0], "settings.num_eval_tasks")),
+      f"{np.mean(meta):.1f}", str(len(rs)), str(field(rs[0], "settings.num_eval_tasks")),
     ])  # fmt: skip
-  timing = markdown_table(
+  if not rows:
+    return ""
+  rows.append(["paper: ResNet-18, ImageNet-1K (top-5 44.92% vs 44.65%)", "3,890", "8,967",
+               "2,305×", "—", "—", "—", "—", "—"])  # fmt: skip
+  return markdown_table(
     ["column", "predict (ms)", f"scratch@{epochs[-1] if epochs else '?'} train (s)", "speed-up",
-     "scratch steps to match PudNet (per seed)", "meta-steps × batch", "seeds", "eval tasks"],
-    trows,
+     "scratch steps to match PudNet (per seed)", "meta-steps × batch",
+     "meta-training (s, after compile)", "seeds", "eval tasks"],
+    rows,
   )  # fmt: skip
+
+
+def _skipped(runs) -> str:
+  skipped = [r for r in runs if r["method"].startswith("skipped:")]
+  if not skipped:
+    return ""
+  items = sorted({(r["method"][8:], field(r, "settings.dataset"), field(r, "settings.setting"),
+                   r["seed"]) for r in skipped})  # fmt: skip
+  return (
+    "Skipped because the time budget would not have held them (method, dataset, setting, "
+    "seed): " + "; ".join(f"{m} {d} {s} {seed}" for m, d, s, seed in items) + "."
+  )
+
+
+def render_grid(runs: list[dict], label: str) -> list[str]:
+  """The markdown parts of one grid's runs."""
+  by = {}
+  for r in runs:
+    if not r["method"].startswith("skipped:"):
+      key = (field(r, "settings.dataset"), field(r, "settings.setting"), r["method"])
+      by.setdefault(key, []).append(r)
+  present = [c for c in COLUMNS if any(k[:2] == c[:2] for k in by)]
+  done = [r for r in runs if not r["method"].startswith("skipped:")]
+  rows_spec = _rows_spec(done)
+  rows = []
+  for label_, method, name, std_name in rows_spec:
+    cells = [
+      _cell(by.get((d, s, method), []), _metric(name), task_std=_metric(std_name))
+      for d, s, _ in present
+    ]
+    if any(c != "—" for c in cells):
+      rows.append([label_, *cells])
+  head = ["method (accuracy %, mean ± std over seeds)", *[c[2] for c in present]]
+  epochs = [x[0][8:] for x in rows_spec if x[0].startswith("scratch@")]
+  s0 = done[0]["settings"] if done else {}
+  machines = sorted({r["machine"] for r in done})
+  what = (
+    f"Settings: k = {s0.get('k')} ({s0.get('k_disjoint')} for intra-disjoint), support "
+    f"{s0.get('n_support')} per class, meta-batch {s0.get('meta_batch')}, "
+    f"{s0.get('meta_steps')} meta-steps, d = {s0.get('d')}, h = {s0.get('h')}, "
+    f"{s0.get('num_eval_tasks')} evaluation sub-datasets of {s0.get('n_train_eval')} + "
+    f"{s0.get('n_test_eval')} images per class; data: {s0.get('data', 'full datasets')}."
+    if s0 else ""
+  )  # fmt: skip
+  return [
+    f"## {GRID_TITLES.get(label.removesuffix('-smoke'), label)}"
+    + (" (smoke)" * label.endswith("-smoke")),
+    what,
+    "Machine: " + "; ".join(machines) if machines else "",
+    "Command(s): " + "; ".join(sorted({f"`{r['command']}`" for r in done})),
+    markdown_table(head, rows) if rows else "(no finished run yet)",
+    _delta_table(by, present, rows_spec),
+    _time_table(by, present, epochs),
+    _loss_table(by, present),
+    _skipped(runs),
+  ]
+
+
+STATUS_CPU = (
+  "Status: the GPU grid has not run yet (command in the `PudNetConfig` docstring); the numbers "
+  "below are a reduced-scale CPU run."
+)
+STATUS_NONE = (
+  "Status: the GPU grid has not run yet; its command (data step included) is in the "
+  "`PudNetConfig` docstring and this script's. The reduced-scale CPU grid (`--grid cpu`: MNIST "
+  "columns, d = 32, 60 meta-steps, 8 sub-datasets) was started on the shared 2-core CPU but "
+  "received 2.5 CPU-minutes in 46 minutes (load 30, nice 10; compiling one meta-step took "
+  "3.5 min) and was stopped before its first column. Measured accuracies so far: the smoke run "
+  "in `pudnet_smoke.md` (MNIST intra, 30 meta-steps, 1 seed, 4 sub-datasets: PudNet 71.5% vs "
+  "random 19.5%, scratch@5 75.2%, fine-tune@1 79.3%)."
+)
+INTRO = (
+  "Accuracy on the held-out images of the evaluation sub-datasets: mean ± std over "
+  "meta-training seeds of the per-seed mean over sub-datasets, then in brackets the std over "
+  "all (seed, sub-dataset) pairs; (n=…) when fewer than 3 seeds finished. Random and scratch "
+  "do not depend on the meta-training seed (their seed std is 0; the bracket is their spread "
+  "over sub-datasets). Wall times after compilation (median of repeats, `block_until_ready`): "
+  "one `predict` on the support set vs one full scratch run on one sub-dataset."
+)
+
+
+def render(paths: list[pathlib.Path], md_path: pathlib.Path) -> str:
+  paths = [p for p in dict.fromkeys(p.resolve() for p in paths) if p.is_file()]
+  runs = read_runs(
+    *paths, key=("settings.grid", "settings.dataset", "settings.setting", "method", "seed"),
+    duplicates="last",
+  ) if paths else []  # fmt: skip
+  timing_runs = [r for r in runs if r["method"].startswith("timing")]
+  runs = [r for r in runs if not r["method"].startswith("timing")]
+  grids: dict[str, list] = {}
+  for r in runs:
+    grids.setdefault(field(r, "settings.grid", "default"), []).append(r)
+  order = sorted(grids, key=lambda g: (list(GRID_TITLES).index(g) if g in GRID_TITLES else 9, g))
   parts = [
     "# PudNet: predicted ConvNets vs training from scratch",
-    f"Generated by `benchmarks/hypernet/pudnet_compare.py` from `{runs_path.name}`; command(s): "
-    + "; ".join(sorted({f'`{r["command"]}`' for r in runs})),
-    "Accuracy on the held-out images of the evaluation sub-datasets: mean ± std over "
-    "meta-training seeds of the per-seed mean over sub-datasets, then in brackets the std over "
-    "all (seed, sub-dataset) pairs. Random and scratch do not depend on the meta-training seed "
-    "(their seed std is 0; the bracket is their spread over sub-datasets).",
-    acc,
-    "Wall time after compilation (median of repeats, `block_until_ready`): one `predict` on the "
-    "support set vs one full scratch run on one sub-dataset.",
-    timing,
-    _loss_table(by, present) or "",
-    NOTES,
-    "Performance check (Net-B, CPU, after compilation; the timed meta-steps run under "
-    "`jax.transfer_guard_device_to_host('disallow')`, so the loop has no host round trip):",
+    "Generated by `benchmarks/hypernet/pudnet_compare.py` from "
+    + ", ".join(f"`{p.name}`" for p in paths)
+    + ".",
+    INTRO,
+  ]
+  if not any(g.startswith("gpu") for g in grids):
+    parts.append(STATUS_CPU if "cpu" in grids else STATUS_NONE)
+  for g in order:
+    parts += render_grid(grids[g], g)
+  parts += [
+    "## Performance check (Net-B, CPU, after compilation)",
+    "The timed meta-steps run under `jax.transfer_guard_device_to_host('disallow')`, so the "
+    "loop has no host round trip.",
     _timing_table(timing_runs) or "(not run yet: `--timing`)",
+    "Machine: " + "; ".join(sorted({r["machine"] for r in timing_runs})) if timing_runs else "",
     PAPER,
-    "Machine: " + "; ".join(sorted({r["machine"] for r in runs + timing_runs})),
-  ]  # fmt: skip
+  ]
   text = "\n\n".join(x for x in parts if x)
   md_path.write_text(text + "\n", encoding="utf-8")
   return text
+
+
+def render_all(args) -> str:
+  """Renders the md beside ``args.runs`` from it and (unless smoke) the committed runs files."""
+  paths = [] if args.smoke else sorted(OUT.glob("pudnet*_runs.jsonl"))
+  paths = [p for p in paths if "smoke" not in p.name] + [args.runs]  # the fresh runs win
+  return render(paths, args.md)
 
 
 def main(argv=None) -> int:
@@ -278,13 +595,14 @@ def main(argv=None) -> int:
   p.add_argument(
     "--data-dir", default=str(pathlib.Path(__file__).resolve().parents[3] / "shared" / "data")
   )
-  p.add_argument(
-    "--smoke", action="store_true", help="PudNetConfig.smoke(), MNIST intra, pudnet only"
-  )
-  p.add_argument("--seeds", type=int, default=3)
+  p.add_argument("--smoke", action="store_true", help="tiny settings (a test of the driver)")
+  p.add_argument("--grid", choices=sorted(GRIDS), default=None, help="a preset grid (see GRIDS)")
+  p.add_argument("--budget-s", type=float, default=None, help="wall-clock budget of --grid")
+  p.add_argument("--out-dir", type=pathlib.Path, default=None, help="where runs and md go")
+  p.add_argument("--seeds", type=int, default=None)
   p.add_argument("--meta-steps", type=int, default=None)
   p.add_argument("--num-eval-tasks", type=int, default=None)
-  p.add_argument("--methods", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+  p.add_argument("--methods", nargs="+", default=None, choices=list(VARIANTS))
   p.add_argument("--columns", nargs="*", default=None, help="e.g. mnist:intra cifar10:inter")
   p.add_argument("--runs", type=pathlib.Path, default=None)
   p.add_argument(
@@ -296,15 +614,26 @@ def main(argv=None) -> int:
   p.add_argument("--timing-meta-batch", type=int, default=8)
   p.add_argument("--no-progress", action="store_true")
   args = p.parse_args(argv)
-  name = "pudnet_smoke" if args.smoke else "pudnet"
-  args.runs = args.runs or OUT / f"{name}_runs.jsonl"
-  if args.smoke and args.columns is None:
-    args.columns, args.methods, args.seeds = ["mnist:intra"], ["pudnet"], 1
+  out = args.out_dir or OUT
+  out.mkdir(parents=True, exist_ok=True)
+  if args.grid:
+    name = f"pudnet_{args.grid}" + ("_smoke" if args.smoke else "")
+  else:
+    name = "pudnet_smoke" if args.smoke else "pudnet"
+  args.runs = args.runs or out / f"{name}_runs.jsonl"
+  args.md = out / ("pudnet.md" if not args.smoke else f"{name}.md")
+  if not args.grid:
+    args.seeds = 3 if args.seeds is None else args.seeds
+    args.methods = args.methods or list(VARIANTS)
+    if args.smoke and args.columns is None:
+      args.columns, args.methods, args.seeds = ["mnist:intra"], ["pudnet"], 1
   if args.timing:
     run_timing(args)
-  elif not args.report_only:
+  elif args.grid and not args.report_only:
     run_grid(args)
-  print(render(args.runs, args.runs.with_name(args.runs.name.replace("_runs.jsonl", ".md"))))
+  elif not args.report_only:
+    run_columns(args)
+  print(render_all(args))
   return 0
 
 

@@ -1,0 +1,64 @@
+"""The PudNet grid driver: the device data folder loads, a smoke grid writes its runs and the
+table, and a spent budget records skips instead of running."""
+
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from fira_jax.lab.results import read_runs
+from hypernet import load_cifar10
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+BENCH = ROOT / "benchmarks" / "hypernet"
+
+
+def _load(name):
+  spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.fixture(scope="module")
+def compare():
+  return _load("pudnet_compare")
+
+
+def test_device_data_has_the_loader_layout(shared_data_dir, tmp_path, capsys):
+  make = _load("make_device_data")
+  out = tmp_path / "dd"
+  argv = ["--out", str(out), "--src", str(shared_data_dir)]
+  argv += ["--cifar-train-per-class", "3", "--cifar-test-per-class", "2"]
+  assert make.main(argv) == 0
+  manifest = json.loads((out / "MANIFEST.json").read_text())
+  assert manifest["cifar10_counts"]["train"] == {str(c): 3 for c in range(10)}
+  d = load_cifar10(out, cache_dir=tmp_path / "cache")
+  assert d.train.x.shape == (30, 32, 32, 3) and d.test.x.shape == (20, 32, 32, 3)
+  assert np.bincount(d.train.y).tolist() == [3] * 10 and d.train.x.dtype == np.uint8
+  assert (out / "mnist" / "mnist.npz").stat().st_size > 10_000_000
+  capsys.readouterr()
+  assert make.main(argv) == 0 and "nothing to do" in capsys.readouterr().out
+
+
+def test_smoke_grid_writes_runs_and_table(compare, shared_data_dir, tmp_path):
+  argv = ["--grid", "gpu", "--smoke", "--data-dir", str(shared_data_dir), "--no-progress"]
+  argv += ["--out-dir", str(tmp_path), "--columns", "mnist:intra", "mnist:inter"]
+  assert compare.main([*argv, "--methods", "pudnet", "--seeds", "1"]) == 0
+  runs = read_runs(tmp_path / "pudnet_gpu_smoke_runs.jsonl", key=("settings.setting", "seed"))
+  assert [r["settings"]["setting"] for r in runs] == ["intra", "inter"]
+  for r in runs:  # one meta-training served both columns
+    assert (
+      r["settings"]["meta_trained_for"] == "mnist:intra" and r["settings"]["grid"] == "gpu-smoke"
+    )
+    assert 0 <= r["metrics"]["pudnet_acc"] <= 1 and r["metrics"]["predict_seconds"] > 0
+  md = (tmp_path / "pudnet_gpu_smoke.md").read_text()
+  assert "| MNIST intra | MNIST → digits |" in md and "| pudnet+ft@1 |" in md and "2,305×" in md
+  # A spent budget: every piece is recorded as skipped, nothing runs.
+  assert compare.main([*argv, "--methods", "ghn_lite", "--seeds", "2", "--budget-s", "0"]) == 0
+  lines = (tmp_path / "pudnet_gpu_smoke_runs.jsonl").read_text().splitlines()
+  skipped = [json.loads(x) for x in lines[2:]]
+  assert [r["method"] for r in skipped] == ["skipped:ghn_lite"] * 4
+  assert "Skipped because the time budget" in (tmp_path / "pudnet_gpu_smoke.md").read_text()
