@@ -8,8 +8,9 @@ stability reward, decides which of their most recent neighbours to update as wel
 Public API:
 
 * data: :func:`load_college_msg` (UCI messages), :func:`load_official_csv`
-  (``ml_<name>.csv`` + ``.npy``), :func:`chronological_split` (:class:`TemporalSplit`, with
-  ``split_sizes()``), :func:`inject_noise` (``insert``, ``delete``, ``noisy_nodes``);
+  (``ml_<name>.csv`` + ``.npy``), :func:`make_temporal_data` (arrays),
+  :func:`chronological_split` (:class:`TemporalSplit`, with ``split_sizes()``),
+  :func:`inject_noise` (``insert``, ``delete``, ``noisy_nodes``);
 * metrics: :func:`ranking_metrics` (MRR, Recall@k), :func:`auc_ap`,
   :func:`stability_reward` (``paper`` and ``official`` forms);
 * model and training: :class:`AdaDyGNNConfig`, :class:`AdaDyGNN`, :func:`policy_loss`,
@@ -28,6 +29,7 @@ from graphs.adadygnn._data import (
   inject_noise,
   load_college_msg,
   load_official_csv,
+  make_temporal_data,
 )
 from graphs.adadygnn._metrics import (
   REWARD_FORMS,
@@ -68,6 +70,7 @@ __all__ = [
   "link_loss",
   "load_college_msg",
   "load_official_csv",
+  "make_temporal_data",
   "pair_ranks",
   "policy_loss",
   "ranking_metrics",

@@ -27,6 +27,7 @@ __all__ = [
   "NOISE_KINDS",
   "TemporalData",
   "TemporalSplit",
+  "make_temporal_data",
   "download_college_msg",
   "load_college_msg",
   "load_official_csv",
@@ -115,19 +116,48 @@ class TemporalSplit:
     return np.asarray(idx) > self.num_real_edges
 
 
-def _finish(src, dst, t, edge_features, name, num_nodes=None) -> TemporalData:
+def _finish(src, dst, t, edge_features, name) -> TemporalData:
+  """Stable-sorts by time, shifts times to 0, numbers edges ``1..E``, hashes the result."""
   src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
   t = np.asarray(t, np.float64)
   if len(src) == 0:
-    raise ValueError(f"{name}: no edges")
+    raise ValueError(f"{name or 'data'}: no edges")
+  if not (src.shape == dst.shape == t.shape) or src.ndim != 1:
+    raise ValueError(
+      f"src, dst and t must be equal-length 1-D arrays, got {src.shape}, {dst.shape}, {t.shape}"
+    )
+  if min(src.min(), dst.min()) < 1:
+    raise ValueError("node ids must be >= 1 (0 is the padding node)")
   order = np.argsort(t, kind="stable")
   src, dst, t = src[order], dst[order], t[order] - t[order][0]
-  n = int(max(src.max(), dst.max())) if num_nodes is None else num_nodes
   ef = np.asarray(edge_features, np.float32)
-  ef = np.concatenate([ef[:1] * 0, ef[1:][order]]) if len(ef) == len(src) + 1 else ef
-  stream = EventStream(src, dst, t, np.arange(1, len(src) + 1, dtype=np.int64), n)
+  ef = np.concatenate([np.zeros_like(ef[:1]), ef[1:][order]])
+  stream = EventStream(
+    src, dst, t, np.arange(1, len(src) + 1, dtype=np.int64), int(max(src.max(), dst.max()))
+  )
   digest = stream_sha256(np.stack([src, dst]), t, ef)
   return TemporalData(stream, ef, name, digest)
+
+
+def make_temporal_data(src, dst, t, edge_features=None, name: str = "") -> TemporalData:
+  """A :class:`TemporalData` from interaction arrays (stable-sorted by time, shifted to 0).
+
+  Args:
+    src, dst: int ``[E]`` node ids in ``1..N`` (``N`` = the largest id).
+    t: ``[E]`` timestamps.
+    edge_features: optional ``[E, F]`` (in the given order) or ``[E + 1, F]`` (row 0 padding);
+      one zero column when omitted.
+    name: dataset name.
+  """
+  e = len(np.asarray(src))
+  if edge_features is None:
+    edge_features = np.zeros((e + 1, 1), np.float32)
+  ef = np.asarray(edge_features, np.float32)
+  if ef.ndim != 2 or len(ef) not in (e, e + 1):
+    raise ValueError(f"edge_features must be [E, F] or [E + 1, F] with E = {e}, got {ef.shape}")
+  if len(ef) == e:
+    ef = np.concatenate([np.zeros((1, ef.shape[1]), np.float32), ef])
+  return _finish(src, dst, t, ef, name)
 
 
 def download_college_msg(folder: str | os.PathLike) -> pathlib.Path:
@@ -233,9 +263,18 @@ def chronological_split(
     return st.subset(np.isin(st.src, new_nodes) | np.isin(st.dst, new_nodes))
 
   return TemporalSplit(
-    data, train, val, test, inductive(val), inductive(test), float(val_time),
-    float(test_time), held, new_nodes, len(s),
-  )  # fmt: skip
+    data,
+    train,
+    val,
+    test,
+    inductive(val),
+    inductive(test),
+    float(val_time),
+    float(test_time),
+    held,
+    new_nodes,
+    len(s),
+  )
 
 
 def _merge(real: EventStream, fake: EventStream) -> EventStream:
@@ -244,9 +283,12 @@ def _merge(real: EventStream, fake: EventStream) -> EventStream:
   t = cat(real.t, fake.t)
   order = np.lexsort((np.r_[np.zeros(len(real)), np.ones(len(fake))], t))
   return EventStream(
-    cat(real.src, fake.src)[order], cat(real.dst, fake.dst)[order], t[order],
-    cat(real.idx, fake.idx)[order], real.num_nodes,
-  )  # fmt: skip
+    cat(real.src, fake.src)[order],
+    cat(real.dst, fake.dst)[order],
+    t[order],
+    cat(real.idx, fake.idx)[order],
+    real.num_nodes,
+  )
 
 
 def _other_node(rng: np.random.Generator, nodes: np.ndarray, avoid: np.ndarray) -> np.ndarray:

@@ -91,8 +91,9 @@ def ranking_metrics(
   """
   src, dst = np.asarray(src), np.asarray(dst)
   if src.shape != dst.shape or src.ndim != 1 or len(src) == 0:
-    raise ValueError(f"src and dst must be equal-length non-empty 1-D arrays, got "
-                     f"{src.shape}, {dst.shape}")  # fmt: skip
+    raise ValueError(
+      f"src and dst must be equal-length non-empty 1-D arrays, got {src.shape}, {dst.shape}"
+    )
   emb = jnp.asarray(embeddings)
   if emb.ndim != 2:
     raise ValueError(f"embeddings must be [N, d], got shape {emb.shape}")
@@ -160,8 +161,9 @@ def stability_reward(
     raise ValueError(f"form must be one of {list(REWARD_FORMS)}, got {form!r}")
   center, neighbours = jnp.asarray(center), jnp.asarray(neighbours)
   if center.ndim != 2 or neighbours.ndim != 3 or neighbours.shape[::2] != center.shape:
-    raise ValueError(f"need center [B, d] and neighbours [B, k, d], got {center.shape}, "
-                     f"{neighbours.shape}")  # fmt: skip
+    raise ValueError(
+      f"need center [B, d] and neighbours [B, k, d], got {center.shape}, {neighbours.shape}"
+    )
   w = jnp.ones(neighbours.shape[:2]) if mask is None else jnp.asarray(mask, neighbours.dtype)
   total = jnp.maximum(w.sum(), 1.0)
   c, y = _unit(center), _unit(neighbours)

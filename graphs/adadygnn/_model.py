@@ -202,8 +202,7 @@ def reinforce_side(
   r_greedy = stability_reward(sg(centre), sg(rows(greedy)), config.reward, valid)
   loss = jnp.zeros(())
   if config.policy == "learned" and train:
-    loss = policy_loss(logits, act, r_samp - r_greedy, valid, config.entropy_weight,
-                       config.entropy)  # fmt: skip
+    loss = policy_loss(logits, act, r_samp - r_greedy, valid, config.entropy_weight, config.entropy)
   n = jnp.maximum(valid.sum(), 1.0)
   ent = -pi * jax.nn.log_sigmoid(logits) - (1 - pi) * jax.nn.log_sigmoid(-logits)
   stats = {
@@ -270,8 +269,9 @@ def forward(
     cand = beta[..., None] * h1[:, None]  # [B, k, d]
     state = jax.lax.stop_gradient(jnp.concatenate([n, cand], -1))
     updated = jnp.tanh(model.w_neigh(jnp.concatenate([x, cand], -1)))
-    out = reinforce_side(model.policy, state, x, updated, centres[s], slot_mask[s], k_side,
-                         config, train)  # fmt: skip
+    out = reinforce_side(
+      model.policy, state, x, updated, centres[s], slot_mask[s], k_side, config, train
+    )
     flat = batch.nbr[s].reshape(-1)
     memory = _write(memory, flat, out.new_rows.reshape(flat.shape[0], -1), slot_mask[s].ravel())
     if config.policy_sides == "both" or s == 1:
@@ -280,9 +280,11 @@ def forward(
     noise = batch.noise[s] * slot_mask[s]
     clean = (1 - batch.noise[s]) * slot_mask[s]
     out.stats.update(
-      noise_updates=jnp.sum(act * noise), noise_slots=noise.sum(),
-      clean_updates=jnp.sum(act * clean), clean_slots=clean.sum(),
-    )  # fmt: skip
+      noise_updates=jnp.sum(act * noise),
+      noise_slots=noise.sum(),
+      clean_updates=jnp.sum(act * clean),
+      clean_slots=clean.sum(),
+    )
     stats.update({f"{name}_{'ui'[s]}": v for name, v in out.stats.items()})
 
   # 4. scores with the memory after the batch

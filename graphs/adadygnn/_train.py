@@ -83,9 +83,11 @@ def make_batches(
     neg=padded(negatives, np.int32).reshape(shape),
     mask=padded(np.ones(e), np.float32).reshape(shape),
     feat=padded(ef[feat_rows], np.float32).reshape(*shape, -1),
-    **{name: np.stack([tab[j] for tab in tables], 1).reshape(total, 2, batch_size, k)
-       for j, name in enumerate(("nbr", "phi", "nmask", "noise"))},
-  )  # fmt: skip
+    **{
+      name: np.stack([tab[j] for tab in tables], 1).reshape(total, 2, batch_size, k)
+      for j, name in enumerate(("nbr", "phi", "nmask", "noise"))
+    },
+  )
   return batch, np.arange(total) < nb
 
 
@@ -121,8 +123,9 @@ def _train_chunk(graphdef, params, opt_state, memory, batch, keys, valid, config
     carry = (pick(new_params, params), pick(new_opt, opt_state), jnp.where(ok, mem, memory))
     return carry, {"link_loss": link, "policy_loss": pol, **stats}
 
-  (params, opt_state, memory), out = jax.lax.scan(body, (params, opt_state, memory),
-                                                  (batch, keys, valid))  # fmt: skip
+  (params, opt_state, memory), out = jax.lax.scan(
+    body, (params, opt_state, memory), (batch, keys, valid)
+  )
   return params, opt_state, memory, out
 
 
@@ -168,8 +171,9 @@ class _Runner:
 
   def __init__(self, split: TemporalSplit, config: AdaDyGNNConfig, seed: int):
     self.split, self.config, self.seed = split, config, seed
-    model = AdaDyGNN(config, split.data.edge_features.shape[1],
-                     rngs=nnx.Rngs(seed_int(seed, "adadygnn/params")))  # fmt: skip
+    model = AdaDyGNN(
+      config, split.data.edge_features.shape[1], rngs=nnx.Rngs(seed_int(seed, "adadygnn/params"))
+    )
     self.graphdef, self.params = nnx.split(model)
     self.opt_state = _adam(config.learning_rate).init(self.params)
     self.rows = split.num_nodes + 1
@@ -185,10 +189,10 @@ class _Runner:
   def train_epoch(self, epoch: int, bar=None) -> dict:
     cfg, train = self.config, self.split.train
     negatives = self.neg_rng.choice(self.train_pool, len(train))
-    batch, valid = make_batches(train, self.train_index, self.split, cfg, cfg.batch_size,
-                                negatives)  # fmt: skip
-    keys = jax.random.split(jax.random.fold_in(named_key(self.seed, "adadygnn/train"), epoch),
-                            len(valid))  # fmt: skip
+    batch, valid = make_batches(train, self.train_index, self.split, cfg, cfg.batch_size, negatives)
+    keys = jax.random.split(
+      jax.random.fold_in(named_key(self.seed, "adadygnn/train"), epoch), len(valid)
+    )
     memory, outs = jnp.array(self.memory0), []
     for b, k, v in _chunks(batch, valid, keys):
       self.params, self.opt_state, memory, out = _train_chunk(
@@ -210,8 +214,9 @@ class _Runner:
     keys = jax.random.split(named_key(self.seed, f"adadygnn/eval/{name}"), len(valid))
     outs = []
     for b, k, v in _chunks(batch, valid, keys):
-      memory, out = _eval_chunk(self.graphdef, self.params, memory, b, k, v, self.candidates,
-                                cfg, rank)  # fmt: skip
+      memory, out = _eval_chunk(
+        self.graphdef, self.params, memory, b, k, v, self.candidates, cfg, rank
+      )
       outs.append(out)
     cat = {k: np.concatenate([np.asarray(o[k]) for o in outs])[valid] for k in outs[0]}
     mask = batch.mask[valid] > 0
@@ -277,8 +282,12 @@ def train_adadygnn(
     raise ValueError("the training stream is empty")
   runner = _Runner(split, config, seed)
   history, times = [], []
-  bar = progress_bar(epochs * len(split.train), desc=f"ada-dygnn {config.policy} seed {seed}",
-                     disable=not progress, unit="edge")  # fmt: skip
+  bar = progress_bar(
+    epochs * len(split.train),
+    desc=f"ada-dygnn {config.policy} seed {seed}",
+    disable=not progress,
+    unit="edge",
+  )
   for epoch in range(epochs):
     start = time.perf_counter()
     stats = runner.train_epoch(epoch, bar)
