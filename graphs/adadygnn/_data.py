@@ -33,6 +33,7 @@ __all__ = [
   "load_official_csv",
   "chronological_split",
   "inject_noise",
+  "check_noise",
 ]
 
 # The DGNN repository's copy of SNAP's CollegeMsg, pinned to a commit.
@@ -299,6 +300,15 @@ def _other_node(rng: np.random.Generator, nodes: np.ndarray, avoid: np.ndarray) 
   return out
 
 
+def check_noise(kind: str, rho: float) -> None:
+  """Raises ``ValueError`` unless ``kind`` is in :data:`NOISE_KINDS` and ``rho`` is valid for it."""
+  if kind not in NOISE_KINDS:
+    raise ValueError(f"noise must be one of {list(NOISE_KINDS)}, got {kind!r}")
+  if not np.isfinite(rho) or rho < 0 or (kind != "insert" and rho > 1):
+    limit = "[0, inf)" if kind == "insert" else "[0, 1]"
+    raise ValueError(f"rho for {kind!r} must lie in {limit}, got {rho}")
+
+
 def inject_noise(split: TemporalSplit, kind: str, rho: float, seed: int) -> TemporalSplit:
   """Corrupts the training stream only (validation, test and node sets are unchanged).
 
@@ -317,11 +327,7 @@ def inject_noise(split: TemporalSplit, kind: str, rho: float, seed: int) -> Temp
     rho: the ratio, in ``[0, 1]`` (``delete`` and ``noisy_nodes``) or ``>= 0`` (``insert``).
     seed: the run seed (the draws use the named stream ``"noise"``).
   """
-  if kind not in NOISE_KINDS:
-    raise ValueError(f"noise must be one of {list(NOISE_KINDS)}, got {kind!r}")
-  if not np.isfinite(rho) or rho < 0 or (kind != "insert" and rho > 1):
-    limit = "[0, inf)" if kind == "insert" else "[0, 1]"
-    raise ValueError(f"rho for {kind!r} must lie in {limit}, got {rho}")
+  check_noise(kind, rho)
   if rho == 0:
     return split
   train, nodes = split.train, split.train_nodes()

@@ -26,6 +26,7 @@ from graphs.adadygnn._config import POLICIES, AdaDyGNNConfig
 from graphs.adadygnn._data import (
   NOISE_KINDS,
   TemporalSplit,
+  check_noise,
   chronological_split,
   inject_noise,
   load_college_msg,
@@ -121,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
   """Runs the seeds and writes one record per seed."""
   if args.seeds < 1 or args.epochs < 1:
     raise ValueError("--seeds and --epochs must be >= 1")
+  check_noise(args.noise, args.rho)
   config = from_args(AdaDyGNNConfig, args, policy=args.policy)
   split = load_split(args.dataset, args.data_dir, args.download)
-  inject_noise(split, args.noise, args.rho, 0)  # check the noise settings before training
   runs = []
   for seed in range(args.seeds):
     res = seed_run(split, config, seed, args.epochs, args.noise, args.rho, args.progress)

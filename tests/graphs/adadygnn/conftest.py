@@ -49,3 +49,27 @@ def community_stream(n_nodes=24, n_edges=900, groups=3, seed=0, name="tiny"):
 @pytest.fixture(scope="session")
 def tiny_data():
   return community_stream()
+
+
+def write_official(folder, data, name="tiny"):
+  """Writes ``data`` as ml_<name>.csv + ml_<name>.npy (the TGN/JODIE format)."""
+  s = data.stream
+  table = np.column_stack([np.arange(len(s)), s.src, s.dst, s.t, np.zeros(len(s)), s.idx])
+  np.savetxt(
+    folder / f"ml_{name}.csv",
+    table,
+    fmt="%.17g",
+    delimiter=",",
+    header=",u,i,ts,label,idx",
+    comments="",
+  )
+  ef = np.random.default_rng(0).normal(size=(len(s) + 1, 3)).astype(np.float32)
+  ef[0] = 0
+  np.save(folder / f"ml_{name}.npy", ef)
+  return ef
+
+
+@pytest.fixture(name="write_official")
+def write_official_fixture():
+  """:func:`write_official`: ``write_official(folder, data, name)`` writes the official files."""
+  return write_official

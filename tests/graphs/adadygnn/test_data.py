@@ -133,25 +133,7 @@ def test_download_checks_sha256(uci_dir, tmp_path, monkeypatch):
   assert not (tmp_path / "b" / "CollegeMsg.txt").exists()
 
 
-def write_official(folder, data, name="tiny"):
-  """Writes ``data`` as ml_<name>.csv + ml_<name>.npy (the TGN/JODIE format)."""
-  s = data.stream
-  table = np.column_stack([np.arange(len(s)), s.src, s.dst, s.t, np.zeros(len(s)), s.idx])
-  np.savetxt(
-    folder / f"ml_{name}.csv",
-    table,
-    fmt="%.17g",
-    delimiter=",",
-    header=",u,i,ts,label,idx",
-    comments="",
-  )
-  ef = np.random.default_rng(0).normal(size=(len(s) + 1, 3)).astype(np.float32)
-  ef[0] = 0
-  np.save(folder / f"ml_{name}.npy", ef)
-  return ef
-
-
-def test_official_csv_roundtrip(tiny_data, tmp_path):
+def test_official_csv_roundtrip(tiny_data, tmp_path, write_official):
   ef = write_official(tmp_path, tiny_data)
   data = ada.load_official_csv("tiny", tmp_path)
   assert _same(data.stream, tiny_data.stream)
