@@ -39,7 +39,7 @@ __all__ = [
 # The DGNN repository's copy of SNAP's CollegeMsg, pinned to a commit.
 COLLEGE_MSG_URL = (
   "https://raw.githubusercontent.com/wyd1502/DGNN/"
-  "6caedd3e1a6a17924311cd9d828d960c2ef7174c/data/CollegeMsg.txt"
+  "7eca3e8e901a5902cd790b575d9eb899dfd12841/data/CollegeMsg.txt"
 )
 COLLEGE_MSG_SHA256 = "e00ba2415373dee52c00616065bcceaa4750e78de60d1855c76470600f10740f"
 NOISE_KINDS = ("insert", "delete", "noisy_nodes")
