@@ -158,3 +158,30 @@ def test_config_rejects_bad_values():
     ada.AdaDyGNNConfig(dropout=1.0)
   with pytest.raises(ValueError, match="epochs"):
     ada.train_adadygnn(None, ada.AdaDyGNNConfig(), epochs=0)
+
+
+def test_official_switches_give_finite_gradients():
+  """The official code's variants: batch-matrix reward, dst-side policy loss only, padding row
+  as an ordinary node, and the full Bernoulli entropy."""
+  kw = dict(memory_dim=8, message_dim=4, num_neighbors=4)
+  batch, memory = _tiny_batch()
+  losses = {}
+  for name, cfg in {
+    "default": ada.AdaDyGNNConfig(**kw),
+    "official": ada.AdaDyGNNConfig(reward="official", policy_sides="dst_only",
+                                   mask_padding=False, entropy="bernoulli", **kw),
+  }.items():  # fmt: skip
+    model = ada.AdaDyGNN(cfg, 1, rngs=nnx.Rngs(0))
+
+    def loss(m, cfg=cfg):
+      new, pos, neg, pol, _ = ada.forward(m, memory, batch, jax.random.key(0), cfg, True)
+      return ada.link_loss(pos, neg, batch.mask) + pol, new
+
+    (value, new), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+    leaves = jax.tree.leaves(grads)
+    assert np.isfinite(float(value)) and all(np.isfinite(np.asarray(g)).all() for g in leaves)
+    assert np.abs(np.asarray(grads.policy.w1.kernel[...])).sum() > 0
+    losses[name] = float(value)
+    if name == "default":  # the padding row is never written
+      np.testing.assert_array_equal(np.asarray(new)[0], np.asarray(memory)[0])
+  assert losses["default"] != losses["official"]
