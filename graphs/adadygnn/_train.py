@@ -84,7 +84,7 @@ def make_batches(
     mask=padded(np.ones(e), np.float32).reshape(shape),
     feat=padded(ef[feat_rows], np.float32).reshape(*shape, -1),
     **{
-      name: np.stack([tab[j] for tab in tables], 1).reshape(total, 2, batch_size, k)
+      name: np.stack([tab[j] for tab in tables]).reshape(2, total, batch_size, k).swapaxes(0, 1)
       for j, name in enumerate(("nbr", "phi", "nmask", "noise"))
     },
   )
@@ -200,7 +200,7 @@ class _Runner:
       )
       outs.append(out)
       if bar is not None:
-        bar.update(int(v.sum()))
+        bar.update(int(b.mask.sum()))
     self.memory = memory
     return _epoch_stats(outs, valid)
 
