@@ -302,6 +302,10 @@ def _drop_delta(runs, noise, rho):
   return stats.paired_by_key(drops["learned"], drops["all"])
 
 
+def _seeds(n: int) -> str:
+  return f"{n} seed" + ("" if n == 1 else "s")
+
+
 def _headline(runs) -> list[str]:
   """Measured answers: is learned better than each baseline, does it degrade less than all."""
   out = []
@@ -314,8 +318,8 @@ def _headline(runs) -> list[str]:
     if d.n < 2:
       verdict = "one seed only, no interval; " + ("above" if d.mean > 0 else "below")
     out.append(
-      f"- Clean UCI, transductive MRR: `learned` − `{base}` = {d.fmt(4)} over {d.n} "
-      f"seeds ({verdict} zero)."
+      f"- Clean UCI, transductive MRR: `learned` − `{base}` = {d.fmt(4)} over "
+      f"{_seeds(d.n)} ({verdict} zero)."
     )
   for noise in sorted({r["settings"]["noise"] for r in runs} - {"none"}):
     rhos = sorted({r["settings"]["rho"] for r in runs if r["settings"]["noise"] == noise})
@@ -325,15 +329,15 @@ def _headline(runs) -> list[str]:
         continue
       less = "less" if d.mean < 0 else "more"
       sure = (
-        ""
+        "no interval"
         if d.n < 2
-        else " (interval excludes 0)"
+        else "interval excludes 0"
         if d.low > 0 or d.high < 0
-        else " (interval includes 0)"
+        else "interval includes 0"
       )
       out.append(
         f"- `{noise}`, ρ = {rho:g}: `learned` loses {less} MRR than `all` "
-        f"(Δ drop {d.fmt(4)}, {d.n} seeds{sure})."
+        f"(Δ drop {d.fmt(4)}; {_seeds(d.n)}, {sure})."
       )
   return [*out, ""] if out else []
 
