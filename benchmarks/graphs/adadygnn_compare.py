@@ -414,18 +414,21 @@ HOW = """\
 
 A reduced grid, sized to finish in about 70 minutes on a 2-core CPU shared with other jobs:
 3 training epochs (the official scripts train 50 for AUC/AP and 100 for MRR), 5 seeds for
-the clean comparison of the four policies, and ρ ∈ {0.1, 0.3, 0.5} × `learned`, `all` for the
-noise experiment, up to 5 seeds where they finished in time (the `n=` in each cell; the issue
-asks for ρ ∈ {0, 0.1, …, 0.5}). Three processes ran side by side and their runs files were
-concatenated:
+the clean comparison of the four policies; for the noise experiment `learned` and `all` at
+ρ ∈ {0.1, 0.3, 0.5} over 5 seeds and ρ ∈ {0.2, 0.4} (`insert` only) over the seeds that
+finished in time (the `n=` in each cell). Several processes ran side by side, each on its
+own runs file, concatenated afterwards (a run present twice would be refused):
 
 ```
 B="env PYTHONPATH=. nice -n 10 python benchmarks/graphs/adadygnn_compare.py \\
-   --data-dir ../shared/data/uci_msg --epochs 3"
-$B --seeds 5 --robust-seeds 0                     # clean: 4 policies x 5 seeds
-$B --seeds 0 --robust-seeds 2 --rhos 0.1,0.3,0.5 --runs r1.jsonl          # seeds 0-1
-$B --seeds 0 --robust-seed-start 2 --robust-seeds 5 --rhos 0.1,0.3,0.5 --runs r2.jsonl
-cat r1.jsonl r2.jsonl >> benchmarks/results/graphs/adadygnn_runs.jsonl
+   --data-dir ../shared/data/uci_msg --epochs 3 --seeds 0"
+$B --seeds 5 --robust-seeds 0                                     # clean: 4 policies x 5 seeds
+$B --robust-seeds 2 --rhos 0.1,0.3,0.5 --runs r1.jsonl            # insert, delete: seeds 0-1
+$B --noises insert --robust-seed-start 2 --robust-seeds 5 --rhos 0.1,0.3,0.5 --runs r2.jsonl
+$B --noises delete --robust-seed-start 2 --robust-seeds 4 --rhos 0.1,0.3,0.5 --runs r3.jsonl
+$B --noises delete --robust-seed-start 4 --robust-seeds 5 --rhos 0.1,0.3,0.5 --runs r4.jsonl
+$B --noises insert --robust-seeds 2 --rhos 0.2,0.4 --runs r5.jsonl
+cat r1.jsonl r2.jsonl r3.jsonl r4.jsonl r5.jsonl >> benchmarks/results/graphs/adadygnn_runs.jsonl
 PYTHONPATH=. python benchmarks/graphs/adadygnn_compare.py --report
 ```
 
