@@ -395,7 +395,7 @@ def report(args) -> None:
     "## Seconds per training epoch (median over runs; 36,556 train edges, batch 16)",
     "",
     "Epochs after the first (no compilation). The CPU runs shared a 2-core machine with other "
-    "jobs (two of these runs at a time, load average around 10), so these are upper bounds; "
+    "jobs (two or three of these runs at a time, load average 10 to 30), so these are upper bounds; "
     "the evaluation (8 streams: validation, test and the new-node sets under both protocols) "
     "adds the `eval s` column once per run.",
     "",
