@@ -395,7 +395,8 @@ def report(args) -> None:
     "## Seconds per training epoch (median over runs; 36,556 train edges, batch 16)",
     "",
     "Epochs after the first (no compilation). The CPU runs shared a 2-core machine with other "
-    "jobs (two or three of these runs at a time, load average 10 to 30), so these are upper bounds; "
+    "jobs (two or three of these runs at a time, load average 10 to 30), so these are upper "
+    "bounds; "
     "the evaluation (8 streams: validation, test and the new-node sets under both protocols) "
     "adds the `eval s` column once per run.",
     "",
@@ -415,10 +416,9 @@ HOW = """\
 A reduced grid, sized to finish in about 70 minutes on a 2-core CPU shared with other jobs:
 3 training epochs (the official scripts train 50 for AUC/AP and 100 for MRR), 5 seeds for
 the clean comparison of the four policies; for the noise experiment `learned` and `all` at
-ρ ∈ {0.1, 0.3, 0.5} over 5 seeds and ρ ∈ {0.2, 0.4} over the seeds that finished in time
-(the `n=` in each cell; the last two processes were stopped at the time limit). Several
-processes ran side by side, each on its own runs file, concatenated afterwards (a run present
-twice would be refused):
+ρ ∈ {0.1, …, 0.5} over 5 seeds for `insert`, and for `delete` ρ ∈ {0.1, 0.3, 0.5} over 5
+seeds and ρ ∈ {0.2, 0.4} over 2 (the `n=` in each cell). Several processes ran side by side,
+each on its own runs file, concatenated afterwards (a run present twice would be refused):
 
 ```
 B="env PYTHONPATH=. nice -n 10 python benchmarks/graphs/adadygnn_compare.py \\
