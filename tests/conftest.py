@@ -35,6 +35,7 @@ DATASETS = {
   "tinyshakespeare": ["input.txt"],
   "mnist": ["mnist.npz"],
   "cifar10": ["cifar10_jpeg.npz"],
+  "uci_msg": ["CollegeMsg.txt"],
 }
 
 
@@ -49,6 +50,10 @@ def _download(name: str, folder: pathlib.Path) -> None:
     import distill.kpod as kpod
 
     getattr(kpod, f"download_{name}")(folder)
+  elif name == "uci_msg":
+    from graphs.adadygnn import download_college_msg
+
+    download_college_msg(folder)
   elif name == "tinyshakespeare":
     from fira_jax.data import tinyshakespeare_path
 

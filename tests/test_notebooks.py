@@ -37,7 +37,7 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 SOURCES = sorted(NOTEBOOK_DIR.glob("*.py"))
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 NEEDS = {"freekd": ["planetoid"], "pudnet": ["mnist"]}  # datasets a notebook cannot run without
-USES = ["gsm8k", "svamp", "tinyshakespeare"]  # read when present
+USES = ["gsm8k", "svamp", "tinyshakespeare", "uci_msg"]  # read when present
 FORMATS = "ipynb,py:percent"
 # The first code cell of every notebook (a notebook opened alone, in Colab, has nothing to
 # import it from).

@@ -1,34 +1,18 @@
 """Fixtures for the Ada-DyGNN tests: the real CollegeMsg file and small synthetic streams."""
 
-import os
 import pathlib
 
 import numpy as np
 import pytest
 
-from graphs.adadygnn import download_college_msg, make_temporal_data
-
-_SHARED = pathlib.Path(__file__).resolve().parents[3].parent / "shared" / "data"
+from graphs.adadygnn import make_temporal_data
 
 
 @pytest.fixture(scope="session")
-def uci_dir() -> pathlib.Path:
-  """The folder holding ``CollegeMsg.txt``: ``$FIRA_JAX_DATA_DIR/uci_msg``,
-  ``../shared/data/uci_msg`` or the download cache (downloaded there once when online)."""
-  from fira_jax.lab.download import cache_dir
-
-  env = os.environ.get("FIRA_JAX_DATA_DIR")
-  roots = [*([pathlib.Path(env)] if env else []), _SHARED, cache_dir("data")]
-  for root in roots:
-    if (root / "uci_msg" / "CollegeMsg.txt").is_file():
-      return root / "uci_msg"
-  try:
-    return download_college_msg(roots[-1] / "uci_msg").parent
-  except (OSError, ValueError) as e:
-    reason = f"CollegeMsg not found in {[str(r) for r in roots]} and not downloadable ({e})"
-    if os.environ.get("FIRA_JAX_REQUIRE_DATA", "") not in ("", "0"):
-      pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+def uci_dir(dataset_dir) -> pathlib.Path:
+  """The folder holding ``CollegeMsg.txt`` (``dataset_dir`` of the root conftest: the data
+  folder, ``../shared/data`` or the download cache)."""
+  return dataset_dir("uci_msg")
 
 
 def community_stream(n_nodes=24, n_edges=900, groups=3, seed=0, name="tiny"):
