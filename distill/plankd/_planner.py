@@ -1,7 +1,8 @@
 """The BEV planners: a residual CNN over the raster, measurements, and an MLP head.
 
-``bev (B, 96, 48, 5)`` → stem conv3×3 stride 2–GroupNorm–ReLU → 3 stages (each opens with a stride-2 residual
-block with a 1×1 stride-2 projection; blocks are conv3×3–GroupNorm–ReLU–conv3×3–GroupNorm) →
+``bev (B, 96, 48, 5)`` → stem conv3×3 stride 2–GroupNorm–ReLU → 3 stages (each opens with a
+stride-2 residual block with a 1×1 stride-2 projection; blocks are
+conv3×3–GroupNorm–ReLU–conv3×3–GroupNorm) →
 global average pool → concat the 7 measurements → MLP ``c+7 → h → h → 2K + 17``: waypoints and
 auxiliary logits. The first stage's output (stride 4, ``24 × 12``) is the feature-distillation
 tap, the same spatial size in every planner.
