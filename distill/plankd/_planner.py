@@ -4,8 +4,9 @@
 stride-2 residual block with a 1×1 stride-2 projection; blocks are
 conv3×3–GroupNorm–ReLU–conv3×3–GroupNorm) →
 global average pool → concat the 7 measurements → MLP ``c+7 → h → h → 2K + 17``: waypoints and
-auxiliary logits. The first stage's output (stride 4, ``24 × 12``) is the feature-distillation
-tap, the same spatial size in every planner.
+auxiliary logits. Waypoints are the cumulative sum of per-step offsets, ``WAYPOINT_STEP`` metres
+per output unit (the scale of one 0.4 s step at highway speed). The first stage's output
+(stride 4, ``24 × 12``) is the feature-distillation tap, the same spatial size in every planner.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["PlannerConfig", "PLANNERS", "Planner", "num_params"]
+__all__ = ["WAYPOINT_STEP", "PlannerConfig", "PLANNERS", "Planner", "num_params"]
+
+
+WAYPOINT_STEP = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +126,8 @@ class Planner(nnx.Module):
     x = jax.nn.relu(self.fc1(jnp.concatenate([pooled, meas], axis=-1)))
     out = self.head(jax.nn.relu(self.fc2(x)))
     k = self.num_waypoints
-    return out[:, : 2 * k].reshape(-1, k, 2), out[:, 2 * k :]
+    steps = out[:, : 2 * k].reshape(-1, k, 2) * WAYPOINT_STEP
+    return jnp.cumsum(steps, axis=1), out[:, 2 * k :]
 
   def __call__(self, bev: jax.Array, meas: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(waypoints (B, K, 2), aux_logits (B, A), tap (B, h, w, C_1))``."""
