@@ -51,6 +51,9 @@ SMOKE = {
 }
 
 
+_TUPLES = ("sizes", "methods", "seeds")
+
+
 def runs_path(out: pathlib.Path) -> pathlib.Path:
   """The runs file beside the report ``out``: ``<out stem>_runs.jsonl``."""
   return out.with_name(out.stem + "_runs.jsonl")
@@ -93,7 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   g.add_argument("--work", type=pathlib.Path, default=pathlib.Path("plankd_work"))
   g.add_argument("--out", type=pathlib.Path, default=pathlib.Path("plankd.md"))
   g.add_argument("--notes", default="", help="text placed under the report's title")
-  add_dataclass_flags(g.add_argument_group("grid (GridConfig)"), GridConfig)
+  grid = g.add_argument_group("grid (GridConfig)")
+  students = [m for m in METHODS if m != "teacher"]
+  grid.add_argument("--sizes", nargs="+", choices=("S-L", "S-M", "S-S"), default=None)
+  grid.add_argument("--methods", nargs="+", choices=students, default=None)
+  grid.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds")
+  add_dataclass_flags(grid, GridConfig, exclude=_TUPLES)
   add_dataclass_flags(g.add_argument_group("training (TrainConfig)"), TrainConfig)
   _sim_flags(g)
 
