@@ -17,6 +17,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 NEEDS = {"freekd": ["planetoid"], "pudnet": ["mnist"]}  # datasets a notebook cannot run without
 USES = ["gsm8k", "svamp", "tinyshakespeare"]  # read when present
+MODULES = {"plankd": ["highway_env"]}  # optional extras a notebook cannot run without
 
 
 def _data_folder(path, tmp_path, dataset_dir):
@@ -37,6 +38,8 @@ def _data_folder(path, tmp_path, dataset_dir):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path: pathlib.Path, tmp_path: pathlib.Path, monkeypatch, dataset_dir):
+  for module in MODULES.get(path.stem, []):
+    pytest.importorskip(module, reason=f"{path.name} needs {module} (an optional extra)")
   data = _data_folder(path, tmp_path, dataset_dir)
   monkeypatch.setenv("FIRA_JAX_NOTEBOOK_SMALL", "1")
   monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -160,6 +160,7 @@ class EpisodeResult:
     steps: planner steps.
     mean_speed: m/s.
     frames: ``(ego, others)`` per step when recorded, else empty.
+    distractors: the episode's static clutter ``(D, 3)`` when recorded.
   """
 
   seed: int
@@ -171,6 +172,7 @@ class EpisodeResult:
   steps: int
   mean_speed: float
   frames: list = dataclasses.field(default_factory=list)
+  distractors: np.ndarray | None = None
 
 
 def closed_loop_episode(
@@ -222,5 +224,6 @@ def closed_loop_episode(
     steps=len(speeds),
     mean_speed=float(np.mean(speeds)) if speeds else 0.0,
     frames=frames,
+    distractors=distractors if record else None,
     **end,
   )

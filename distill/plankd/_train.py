@@ -272,11 +272,13 @@ def train(
   teacher: Planner | None = None,
   log: MetricsLog | None = None,
   progress: bool = True,
+  keep_modules: bool = False,
 ) -> tuple[Planner, dict]:
   """Trains one planner of ``size`` (a key of :data:`PLANNERS`) with ``method``.
 
   Returns:
-    the trained planner and ``{"final_loss", "first_loss", "train_s", "steps"}``.
+    the trained planner and ``{"final_loss", "first_loss", "train_s", "steps"}`` (with
+    ``keep_modules``, also the trained ``"attention"`` and ``"vib"`` modules, or None).
   """
   config = config or TrainConfig()
   scene = scene or SceneConfig()
@@ -341,7 +343,9 @@ def train(
   bar.close()
   student, _, _ = nnx.merge(graphdef, state)
   k = min(10, len(losses))
+  extra = {"attention": student.attention, "vib": student.vib} if keep_modules else {}
   return student.planner, {
+    **extra,
     "first_loss": float(np.mean(losses[:k])),
     "final_loss": float(np.mean(losses[-k:])),
     "train_s": time.perf_counter() - start,
