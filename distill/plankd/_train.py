@@ -159,39 +159,35 @@ def _l1(pred, target, mask):
 
 
 def _student_loss(method, cfg: TrainConfig, scene, student, x, batch, t_out, key):
+  """The student's objective and its unweighted terms."""
   wp, aux, tap = student.planner(x["bev"], x["meas"])
   target, mask = batch["waypoints"], batch["wp_mask"]
   use_t, use_ib, use_att, use_fit = METHODS[method]
   terms = {"aux": _aux_ce(aux, batch["labels"])}
+  weights = {"aux": cfg.aux_weight, "wp": cfg.wp_weight}
   if use_att:
     att = student.attention(x["bev"], x["meas"], target)
     terms["wp"] = jnp.mean(attentive_waypoint_loss(att, wp, target, mask))
     actors_p = x["aligned"] if cfg.actor_time == "aligned" else x["pos"]
     amask = None if cfg.official_mask else x["amask"]
     s = safety_scores(target, actors_p, amask, sigma=cfg.sigma)
-    terms["rank"] = (
-      cfg.rank_weight / cfg.wp_weight * jnp.mean(waypoint_ranking_loss(att, s, margin=cfg.margin))
-    )
-    terms["entropy"] = cfg.entropy_weight / cfg.wp_weight * jnp.mean(attention_entropy_term(att))
+    terms["rank"] = jnp.mean(waypoint_ranking_loss(att, s, margin=cfg.margin))
+    terms["entropy"] = jnp.mean(attention_entropy_term(att))
+    weights.update(rank=cfg.rank_weight, entropy=cfg.entropy_weight)
     if use_t and cfg.teacher_wp_weight:
       twp = jax.lax.stop_gradient(t_out[0])
-      terms["teacher_wp"] = (
-        cfg.teacher_wp_weight
-        / cfg.wp_weight
-        * jnp.mean(attentive_waypoint_loss(att, wp, twp, mask))
-      )
+      terms["teacher_wp"] = jnp.mean(attentive_waypoint_loss(att, wp, twp, mask))
+      weights["teacher_wp"] = cfg.teacher_wp_weight
   elif method == "output_kd":
     a = cfg.output_kd_alpha
     twp = jax.lax.stop_gradient(t_out[0])
     terms["wp"] = (1 - a) * _l1(wp, target, mask) + a * _l1(wp, twp, mask)
   else:
     terms["wp"] = _l1(wp, target, mask)
-  loss = cfg.wp_weight * sum(v for k, v in terms.items() if k != "aux")
-  loss = loss + cfg.aux_weight * terms["aux"]
   if use_fit:
     t_tap = jax.lax.stop_gradient(t_out[2])
     terms["feature"] = jnp.mean((student.proj(tap) - t_tap) ** 2)
-    loss = loss + cfg.feature_weight * terms["feature"]
+    weights["feature"] = cfg.feature_weight
   if use_ib:
     k1, k2 = jax.random.split(key)
     h_t = jax.lax.stop_gradient(vib_features(t_out[2]))
@@ -199,8 +195,8 @@ def _student_loss(method, cfg: TrainConfig, scene, student, x, batch, t_out, key
     mu_s, _, z_s = student.vib.encode(vib_features(tap), k2)
     a, b = (mu_t, mu_s) if cfg.z_on_mu else (z_t, z_s)
     terms["z"] = jnp.mean(bottleneck_l1(a, b))
-    loss = loss + cfg.z_weight * terms["z"]
-  return loss, terms
+    weights["z"] = cfg.z_weight
+  return sum(weights[k] * v for k, v in terms.items()), terms
 
 
 def _vib_loss(vib, h_t, h_s, labels, key, beta):
