@@ -33,6 +33,8 @@ __all__ = [
   "open_loop",
   "closed_loop",
   "driving_metrics",
+  "route_completion",
+  "infraction_penalty",
   "inference_ms",
   "plan_function",
 ]
@@ -92,10 +94,20 @@ def plan_function(planner: Planner, scene: SceneConfig):
   return lambda ego, others, distractors: np.asarray(plan(state, ego, others, distractors))
 
 
+def route_completion(episode: EpisodeResult, route_length: float) -> float:
+  """:math:`RC = \\min(1, \\text{progress} / \\text{route})`."""
+  return min(1.0, max(episode.progress, 0.0) / route_length)
+
+
+def infraction_penalty(episode: EpisodeResult) -> float:
+  """:math:`IP = 0.60^{\\#\\text{collisions}} \\cdot 0.65^{\\#\\text{off-road}}`."""
+  return COLLISION_PENALTY**episode.collisions * OFFROAD_PENALTY**episode.offroad
+
+
 def driving_metrics(episodes: Sequence[EpisodeResult], route_length: float) -> dict[str, float]:
   """Driving score, route completion, infraction penalty, collision rate and the rest."""
-  rc = np.array([min(1.0, max(e.progress, 0.0) / route_length) for e in episodes])
-  ip = np.array([COLLISION_PENALTY**e.collisions * OFFROAD_PENALTY**e.offroad for e in episodes])
+  rc = np.array([route_completion(e, route_length) for e in episodes])
+  ip = np.array([infraction_penalty(e) for e in episodes])
   km = max(sum(max(e.progress, 0.0) for e in episodes) / 1000.0, 1e-9)
   return {
     "driving_score": float(100 * np.mean(rc * ip)),

@@ -16,7 +16,13 @@ import numpy as np
 from flax import nnx
 
 from distill.plankd._data import SEEDS, Dataset, collect, load_dataset
-from distill.plankd._evaluate import closed_loop, inference_ms, open_loop
+from distill.plankd._evaluate import (
+  closed_loop,
+  inference_ms,
+  infraction_penalty,
+  open_loop,
+  route_completion,
+)
 from distill.plankd._planner import PLANNERS, Planner, num_params
 from distill.plankd._report import RUN_KEY
 from distill.plankd._scene import SceneConfig
@@ -139,10 +145,7 @@ def evaluate_planner(
   )
   metrics.update(driving)
   metrics["episode_ds"] = {
-    str(e.seed): 100
-    * min(1.0, max(e.progress, 0.0) / sim.route_length)
-    * 0.60**e.collisions
-    * 0.65**e.offroad
+    str(e.seed): 100 * route_completion(e, sim.route_length) * infraction_penalty(e)
     for e in episodes
   }
   metrics["inference_ms"] = inference_ms(planner, scene)
