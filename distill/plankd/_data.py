@@ -3,7 +3,9 @@ targets derived from them, and batches of states (the raster is drawn inside the
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import pathlib
 from collections.abc import Iterator, Sequence
 
@@ -66,6 +68,15 @@ class Dataset:
       yield self.batch(order[i * batch_size : (i + 1) * batch_size])
 
 
+def _collect_chunk(seeds: list[int], sim: SimConfig, scene: SceneConfig) -> dict:
+  """Expert episodes of ``seeds`` in one worker process."""
+  env = make_env(sim, scene)
+  try:
+    return {seed: expert_episode(env, seed, sim, scene) for seed in seeds}
+  finally:
+    env.close()
+
+
 def collect(
   seeds: Sequence[int],
   path: str | pathlib.Path,
@@ -73,8 +84,12 @@ def collect(
   sim: SimConfig | None = None,
   scene: SceneConfig | None = None,
   progress: bool = True,
+  workers: int = 1,
 ) -> dict[str, int]:
   """Runs the expert on ``seeds`` and stores the crash-free episodes' states in ``path``.
+
+  With ``workers > 1`` the simulator runs in that many CPU processes (each with its own env);
+  the episodes are stored in seed order either way.
 
   Returns:
     ``{"episodes": ..., "frames": ..., "dropped": ...}``.
@@ -83,19 +98,29 @@ def collect(
   sim = sim or SimConfig()
   if not len(seeds):
     raise ValueError("collect needs at least one seed")
-  env = make_env(sim, scene)
-  eps, kept, dropped = [], [], []
+  if workers < 1:
+    raise ValueError(f"workers must be >= 1, got {workers}")
   bar = progress_bar(total=len(seeds), desc="expert episodes", disable=not progress, unit="ep")
-  for seed in seeds:
-    ep = expert_episode(env, int(seed), sim, scene)
-    if ep is None:
-      dropped.append(int(seed))
-    else:
-      eps.append(ep)
-      kept.append(int(seed))
-    bar.update(1)
+  results: dict[int, dict | None] = {}
+  if workers == 1:
+    env = make_env(sim, scene)
+    for seed in seeds:
+      results[int(seed)] = expert_episode(env, int(seed), sim, scene)
+      bar.update(1)
+    env.close()
+  else:
+    chunks = [list(map(int, seeds[i::workers])) for i in range(workers)]
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+      futures = [pool.submit(_collect_chunk, c, sim, scene) for c in chunks if c]
+      for f in concurrent.futures.as_completed(futures):
+        part = f.result()
+        results.update(part)
+        bar.update(len(part))
   bar.close()
-  env.close()
+  kept = [int(s) for s in seeds if results[int(s)] is not None]
+  dropped = [int(s) for s in seeds if results[int(s)] is None]
+  eps = [results[s] for s in kept]
   if not eps:
     raise ValueError(f"every expert episode crashed (seeds {list(seeds)[:5]}...)")
   arrays = {

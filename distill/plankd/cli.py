@@ -74,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   c.add_argument("--split", choices=("train", "val"), default="train")
   c.add_argument("--episodes", type=int, default=None, help="first N seeds of the split")
   c.add_argument("--out", type=pathlib.Path, required=True)
+  c.add_argument("--workers", type=int, default=1, help="simulator processes")
   _sim_flags(c)
   t = sub.add_parser("train", help="train one planner on a collected set")
   t.add_argument("--data", type=pathlib.Path, required=True)
@@ -131,7 +132,9 @@ def _collect(args) -> int:
   n = args.episodes if args.episodes is not None else (2 if args.smoke else len(seeds))
   if not 1 <= n <= len(seeds):
     raise ValueError(f"--episodes must be in [1, {len(seeds)}] for {args.split}, got {n}")
-  info = collect(seeds[:n], args.out, sim=sim, scene=scene, progress=not args.quiet)
+  info = collect(
+    seeds[:n], args.out, sim=sim, scene=scene, progress=not args.quiet, workers=args.workers
+  )
   print(
     f"{args.out}: {info['episodes']} episodes, {info['frames']} frames, "
     f"{info['dropped']} expert crashes dropped"

@@ -61,3 +61,15 @@ def test_expert_episode_is_compact_states():
   assert ep["ego"].shape == (20, 4) and ep["others"].shape == (20, 30, 7)
   assert ep["others"][..., 6].sum() > 0 and ep["distractors"].shape[1] == 3
   assert np.all(np.diff(ep["ego"][:, 0]) > 0)  # drives forward
+
+
+def test_collect_in_worker_processes_matches_one_process(tmp_path):
+  from distill.plankd._data import collect, load_dataset
+
+  sim = SimConfig(duration=2.0)
+  one = collect([0, 1], tmp_path / "one.npz", sim=sim, progress=False)
+  two = collect([0, 1], tmp_path / "two.npz", sim=sim, progress=False, workers=2)
+  assert one == two == {"episodes": 2, "frames": 20, "dropped": 0}
+  a, b = load_dataset(tmp_path / "one.npz"), load_dataset(tmp_path / "two.npz")
+  np.testing.assert_array_equal(a.ego, b.ego)
+  np.testing.assert_array_equal(a.seeds, [0, 1])
