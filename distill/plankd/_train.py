@@ -40,7 +40,7 @@ from fira_jax.lab.metrics import MetricsLog, progress_bar
 from fira_jax.lab.seeds import key as seed_key
 from fira_jax.lab.seeds import np_rng
 
-__all__ = ["METHODS", "TrainConfig", "Student", "train", "scene_inputs", "planner_outputs"]
+__all__ = ["METHODS", "TrainConfig", "Student", "train", "scene_inputs"]
 
 # method -> (uses the teacher, IB, attention, FitNet)
 METHODS: dict[str, tuple[bool, bool, bool, bool]] = {
@@ -136,12 +136,6 @@ def scene_inputs(batch: dict, scene: SceneConfig) -> dict:
     "aligned": aligned,
     "amask": mask,
   }
-
-
-def planner_outputs(planner: Planner, batch: dict, scene: SceneConfig):
-  """``(waypoints, aux_logits, tap)`` of ``planner`` on a batch of frame states."""
-  x = scene_inputs(batch, scene)
-  return planner(x["bev"], x["meas"])
 
 
 def _aux_ce(logits, labels):
