@@ -32,7 +32,10 @@ FULL = "PYTHONPATH=. python benchmarks/distill/plankd_compare.py"
 CPU_SMALL = (
   "--train-episodes 8 --val-episodes 2 --test-episodes 6 --epochs 3 --sizes S-L --seeds 0 1"
 ).split()
-PASSES = [["alone", "plankd"], ["output_kd", "feature_kd", "ib_only", "attention_only"]]
+PASSES = [
+  ["alone", "plankd", "plankd_sg"],
+  ["output_kd", "feature_kd", "ib_only", "attention_only"],
+]
 NOTES = """\
 Closed-loop driving on held-out highway-env seeds 10000+ (never trained on); DS = 100 · mean
 RC · IP with CARLA's penalties (0.60 per vehicle collision, 0.65 per off-road); L1 is the

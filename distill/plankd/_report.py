@@ -22,6 +22,7 @@ METHOD_NAMES = {
   "ib_only": "PlanKD, IB only (A1)",
   "attention_only": "PlanKD, attention only (A2)",
   "plankd": "PlanKD (P)",
+  "plankd_sg": "PlanKD, L_w on sg(attention)",
 }
 _COLUMNS = (
   ("driving_score", "DS", 1.0, 1),
@@ -77,7 +78,7 @@ def render_report(runs: Sequence[dict], *, title: str, notes: str = "") -> str:
     lines += [f"## {size} ({params:,} parameters)" if isinstance(params, int) else f"## {size}", ""]
     lines += [markdown_table(header, rows), ""]
     alone = groups.get((size, "alone"))
-    for method in ("plankd", "ib_only", "attention_only", "output_kd", "feature_kd"):
+    for method in ("plankd", "plankd_sg", "ib_only", "attention_only", "output_kd", "feature_kd"):
       other = groups.get((size, method))
       if not alone or not other:
         continue

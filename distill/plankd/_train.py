@@ -51,6 +51,9 @@ METHODS: dict[str, tuple[bool, bool, bool, bool]] = {
   "ib_only": (True, True, False, False),
   "attention_only": (False, False, True, False),
   "plankd": (True, True, True, False),
+  # PlanKD with the attention detached in L_w (not official): the attention is then trained by
+  # the ranking and entropy terms only and cannot collapse onto the easiest waypoint.
+  "plankd_sg": (True, True, True, False),
 }
 
 
@@ -161,7 +164,8 @@ def _student_loss(method, cfg: TrainConfig, scene, student, x, batch, t_out, key
   weights = {"aux": cfg.aux_weight, "wp": cfg.wp_weight}
   if use_att:
     att = student.attention(x["bev"], x["meas"], target)
-    terms["wp"] = jnp.mean(attentive_waypoint_loss(att, wp, target, mask))
+    att_w = jax.lax.stop_gradient(att) if method == "plankd_sg" else att
+    terms["wp"] = jnp.mean(attentive_waypoint_loss(att_w, wp, target, mask))
     actors_p = x["aligned"] if cfg.actor_time == "aligned" else x["pos"]
     amask = None if cfg.official_mask else x["amask"]
     s = safety_scores(target, actors_p, amask, sigma=cfg.sigma)
@@ -170,7 +174,7 @@ def _student_loss(method, cfg: TrainConfig, scene, student, x, batch, t_out, key
     weights.update(rank=cfg.rank_weight, entropy=cfg.entropy_weight)
     if use_t and cfg.teacher_wp_weight:
       twp = jax.lax.stop_gradient(t_out[0])
-      terms["teacher_wp"] = jnp.mean(attentive_waypoint_loss(att, wp, twp, mask))
+      terms["teacher_wp"] = jnp.mean(attentive_waypoint_loss(att_w, wp, twp, mask))
       weights["teacher_wp"] = cfg.teacher_wp_weight
   elif method == "output_kd":
     a = cfg.output_kd_alpha
