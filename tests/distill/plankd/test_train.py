@@ -93,3 +93,31 @@ def test_bad_training_inputs():
     train("plankd", "S-S", data, seed=0)
   with pytest.raises(ValueError, match="fewer than one batch"):
     train("alone", "S-S", data, seed=0, config=TrainConfig(batch_size=64))
+
+
+@pytest.mark.parametrize(("method", "trains_attention"), [("plankd", True), ("plankd_sg", False)])
+def test_waypoint_loss_trains_the_attention_only_in_official_plankd(method, trains_attention):
+  import jax
+  from flax import nnx
+
+  from distill.plankd._train import Student, _student_loss, scene_inputs
+
+  small = SceneConfig(x_range=(-8.0, 24.0), y_range=(-8.0, 8.0))  # a 32 x 16 raster
+  data = synthetic_dataset(episodes=1, steps=24)
+  batch = data.batch(np.arange(2))
+  cfg = TrainConfig(rank_weight=0.0, entropy_weight=0.0, aux_weight=0.0, z_weight=0.0)
+  rngs = nnx.Rngs(0)
+  teacher = Planner(PLANNERS["S-S"], rngs=rngs)
+  student = Student(Planner(PLANNERS["S-S"], rngs=rngs), method, 24, small, rngs=rngs)
+  x = scene_inputs(batch, small)
+  t_out = teacher(x["bev"], x["meas"])
+
+  def loss(s):
+    return _student_loss(method, cfg, small, s, x, batch, t_out, jax.random.key(0))[0]
+
+  only_attention = nnx.All(nnx.Param, nnx.PathContains("attention"))
+  grads = nnx.grad(loss, argnums=nnx.DiffState(0, only_attention))(student)
+  leaves = jax.tree.leaves(grads)
+  assert leaves
+  norm = sum(float(np.abs(g).sum()) for g in leaves)
+  assert (norm > 0) == trains_attention
