@@ -38,6 +38,7 @@ SOURCES = sorted(NOTEBOOK_DIR.glob("*.py"))
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 NEEDS = {"freekd": ["planetoid"], "pudnet": ["mnist"]}  # datasets a notebook cannot run without
 USES = ["gsm8k", "svamp", "tinyshakespeare", "uci_msg"]  # read when present
+MODULES = {"plankd": ["highway_env"]}  # optional extras a notebook cannot run without
 FORMATS = "ipynb,py:percent"
 # The first code cell of every notebook (a notebook opened alone, in Colab, has nothing to
 # import it from).
@@ -147,6 +148,8 @@ def test_pair_in_sync(path: pathlib.Path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path: pathlib.Path, tmp_path: pathlib.Path, dataset_dir):
+  for module in MODULES.get(path.stem, []):
+    pytest.importorskip(module, reason=f"{path.name} needs {module} (an optional extra)")
   data = _data_folder(path, tmp_path, dataset_dir)
   nb = nbformat.read(path, as_version=4)
   errors = execute(nb, data, tmp_path)
