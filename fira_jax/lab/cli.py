@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 GROUPS: dict[str, tuple[str, str]] = {
   "fira": ("fira_jax.commands", "optimizer experiments: train, compare"),
   "graphs": ("graphs.commands", "graph methods on jraph: freekd, otgnet"),
-  "distill": ("distill.commands", "distillation methods: kpod"),
+  "distill": ("distill.commands", "distillation methods: kpod, plankd"),
   "hypernet": ("hypernet.commands", "hypernetworks: pudnet"),
   "avprobe": ("avprobe.commands", "audio-perception probe: run, export"),
 }
