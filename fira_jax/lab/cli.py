@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # group -> (module with a COMMANDS table, one-line help). Add a package by adding a line.
 GROUPS: dict[str, tuple[str, str]] = {
   "fira": ("fira_jax.commands", "optimizer experiments: train, compare"),
-  "graphs": ("graphs.commands", "graph methods on jraph: freekd, otgnet"),
+  "graphs": ("graphs.commands", "graph methods on jraph: freekd, otgnet, adadygnn"),
   "distill": ("distill.commands", "distillation methods: kpod, plankd"),
   "hypernet": ("hypernet.commands", "hypernetworks: pudnet"),
   "avprobe": ("avprobe.commands", "audio-perception probe: run, export"),
