@@ -55,8 +55,9 @@ class OTGNetConfig:
     lwf_temperature: LwF temperature T (the KD loss is scaled by T^2).
     joint: train on the union of all seen tasks' train edges (upper bound).
     official_eval: score nodes the way the official code does: in each batch every source
-      appearance is recorded before every destination appearance, and the predictions of the
-      scored rows are keyed by the first node ids of the unmasked batch (misaligned).
+      appearance is recorded before every destination appearance, the predictions of the
+      scored rows are keyed by the first node ids of the unmasked batch (misaligned), and
+      accuracy compares every key of the task's classes with the prediction under it.
   """
 
   memory_dim: int = 100

@@ -104,7 +104,7 @@ def main_loss(model, g, memory, ctx, b, cfg: OTGNetConfig, n_class: int, old=Non
   loss += _ce_side(out.logits_dst, b["dst_label"], b["mask"], b["is_new"], task, n_class, cfg)
   if cfg.pattern_rho > 0:
     loss += cfg.pattern_rho * _pattern_loss(out.memory, b, cfg)
-  if cfg.ewc_lambda > 0:
+  if cfg.ewc_lambda > 0 and "ewc_anchor" in ctx:  # from the second task on
     params = nnx.state(model, nnx.Param)
     pen = jax.tree.map(
       lambda p, a, f: jnp.sum(f * (p - a) ** 2), params, ctx["ewc_anchor"], ctx["ewc_fisher"]

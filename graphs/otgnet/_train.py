@@ -91,6 +91,7 @@ class _Replay:
     self.snap_ids = np.zeros(0, np.int64)
     self.snap_vals = np.zeros((0, d), np.float32)
     self.triads = None
+    self.log: list[dict] = []  # every selected triad: task, class, kind, nodes (s, d, u), real
 
   def extra(self, snapshot: bool = True) -> dict[str, np.ndarray]:
     """Snapshot (ids out of range on padding) and masked pattern pairs, all fixed-size."""
@@ -167,7 +168,12 @@ def _stream_eval(model, g, memory, ctx, batches, data, cfg, write, scored=None):
   return preds, memory
 
 
-def _accuracy(preds, nodes, labels, task, n_class):
+def _accuracy(preds, nodes, labels, task, n_class, official=False):
+  """Accuracy of the last prediction of each of ``nodes`` of ``task``'s classes (with
+  ``official``: of every recorded key of the task's classes, as the official bookkeeping
+  compares a key's label with the prediction stored under it)."""
+  if official:
+    nodes = np.asarray(sorted(preds), np.int64)
   nodes = nodes[labels[nodes] // n_class == task]
   hits = [preds[int(v)][task] == labels[v] % n_class for v in nodes if int(v) in preds]
   return float(np.mean(hits)) if hits else float("nan")
@@ -226,7 +232,9 @@ def train_otgnet(
   Returns:
     A dict with ``acc`` (the ``[T, T]`` accuracy matrix, NaN above the diagonal), ``ap``,
     ``af``, ``loss`` (mean training loss per epoch per task), ``epochs_run``,
-    ``seconds_per_epoch`` and ``radius`` (the triad coverage radius).
+    ``seconds_per_epoch``, ``radius`` (the triad coverage radius) and ``triads`` (one dict per
+    selected triad: ``task``, ``class``, ``kind`` "closed"/"open", ``nodes`` (s, d, u) and
+    ``real``, false for a degenerate fall-back).
   """
   cfg = config or OTGNetConfig()
   splits = splits or split_tasks(data)
@@ -314,7 +322,7 @@ def train_otgnet(
       preds, test_mem = _stream_eval(
         model, g, mem_train, eval_ctx, val_eval, data, cfg, True, scored
       )
-      val_acc = _accuracy(preds, sp.val_inductive, data.node_labels, tau, nc)
+      val_acc = _accuracy(preds, sp.val_inductive, data.node_labels, tau, nc, cfg.official_eval)
       n_epochs += 1
       t_epochs += time.perf_counter() - t0
       bar.update(1)
@@ -357,6 +365,7 @@ def train_otgnet(
     "epochs_run": n_epochs,
     "seconds_per_epoch": t_epochs / max(n_epochs, 1),
     "radius": radius,
+    "triads": replay.log,
   }
 
 
@@ -383,7 +392,7 @@ def _test_task(model, g, memory, feats, data, sp, k, cfg, extra):
   batches = _eval_batches(data, sp.test_edges, eval_index, centre, cfg, extra)
   scored = _scored(data, sp.test_inductive, k)
   preds, _ = _stream_eval(model, g, memory, ctx, batches, data, cfg, False, scored)
-  return _accuracy(preds, sp.test_inductive, data.node_labels, k, data.n_class)
+  return _accuracy(preds, sp.test_inductive, data.node_labels, k, data.n_class, cfg.official_eval)
 
 
 def _node_batches(data, pos, index, labels, cfg):
@@ -412,9 +421,8 @@ def _select_triads(model, g, memory, feats, data, sp, tau, index, labels, cfg, r
       (data.node_labels[s.src[sp.train_edges]] == c)
       & (data.node_labels[s.dst[sp.train_edges]] == c)
     ]
-    for cand in triad_candidates(
-      index, s.src[pos], s.dst[pos], s.t[pos], s.idx[pos], cfg.triad_window
-    ):
+    cands = triad_candidates(index, s.src[pos], s.dst[pos], s.t[pos], s.idx[pos], cfg.triad_window)
+    for kind, cand in zip(("closed", "open"), cands, strict=True):
       if not len(cand.nodes):
         continue
       uniq = [np.unique(r) for r in cand.nodes]
@@ -427,7 +435,12 @@ def _select_triads(model, g, memory, feats, data, sp, tau, index, labels, cfg, r
         if radius is None or cfg.radius_per_call:
           radius = coverage_radius(emb[top], rng)
         sel = top[greedy_select(imp[top], emb[top], cfg.triads_per_class, cfg.gamma, radius)]
-      picked.append(cand.take(sel))
+      chosen = cand.take(sel)
+      picked.append(chosen)
+      replay.log.extend(
+        {"task": tau, "class": c, "kind": kind, "nodes": n.tolist(), "real": bool(r)}
+        for n, r in zip(chosen.nodes, chosen.real, strict=True)
+      )
   if not picked:
     return radius
   tri = Triads(*(np.concatenate(x) for x in zip(*picked, strict=True)))
