@@ -22,7 +22,7 @@ from graphs.otgnet._data import OTGData, TaskSplit, split_tasks
 from graphs.otgnet._importance import gradient_stats, influence
 from graphs.otgnet._metrics import average_performance_forgetting
 from graphs.otgnet._model import CLUB, MINE, IBMap, OTGNet, init_memory
-from graphs.otgnet._step import eval_forward, train_step
+from graphs.otgnet._step import Learners, eval_forward, train_step
 from graphs.otgnet._triads import (
   Triads,
   coverage_radius,
@@ -278,7 +278,6 @@ def train_otgnet(
   old = None
   radius = None
   y_dim = n_task * nc
-  opt = nnx.Optimizer(model, _adam(cfg.lr), wrt=nnx.Param)
   for tau in range(n_task):
     sp = splits[tau]
     lab_train = training_labels(data, splits, tau)
@@ -293,6 +292,7 @@ def train_otgnet(
     opt = nnx.Optimizer(model, _adam(cfg.lr), wrt=nnx.Param)
     club = CLUB(d, y_dim, rngs=rngs)
     ib_opts = tuple(nnx.Optimizer(m, _adam(cfg.ib_lr), wrt=nnx.Param) for m in (g, club, mine))
+    learners = Learners(model, opt, g, club, mine, ib_opts, old)
     batches = _train_batches(data, train_pos, replay, index, lab_train, cfg, rows, sharding)
     no_snap = replay.extra(snapshot=False)
     train_eval = _eval_batches(data, sp.train_edges, index, lab_train, cfg, no_snap)
@@ -310,9 +310,8 @@ def train_otgnet(
       for b in batches:
         step_key, k = jax.random.split(step_key)
         loss, _, memory = train_step(
-          model, opt, g, club, mine, ib_opts, old, memory, ctx, b, k, warm,
-          cfg=cfg, n_class=nc, y_dim=y_dim,
-        )  # fmt: skip
+          learners, memory, ctx, b, k, warm, cfg=cfg, n_class=nc, y_dim=y_dim
+        )
         total.append(loss)
       task_losses.append(float(np.mean(jax.device_get(total))))
       model.eval()
