@@ -40,7 +40,9 @@ RUNS_ALL = tuple(
   RESULTS / f"otgnet{part}_runs{b}.jsonl" for part in ("", "_planetoid") for b in ("", "_b")
 )
 REPORT = RESULTS / "otgnet.md"
-PAGE = HERE / "otgnet_page.md"  # the page's fixed text; {{TABLES}} and {{CLAIMS}} are filled
+# the page's fixed text: {{TABLES}} and {{CLAIMS}} are filled from the runs, {{STATUS}} and
+# {{VERDICT}} from otgnet_status.md and otgnet_verdict.md beside it
+PAGE = HERE / "otgnet_page.md"
 DATA_DIR = HERE.parents[1] / ".." / "shared" / "data" / "planetoid"
 KEY = ("settings.dataset", "method", "seed")
 # synth_cross: cross-class messages dominate (few same-class edges, many to old classes)
@@ -211,9 +213,11 @@ def report(args: argparse.Namespace) -> None:
   for dataset, rows in tables(runs).items():
     parts.append(f"### {dataset}\n\n" + results.markdown_table(HEADER, rows))
   page = PAGE.read_text()
-  text = page.replace("{{TABLES}}", "\n\n".join(parts)).replace(
-    "{{CLAIMS}}", "\n".join(claims(runs))
-  )
+  text = page.replace("{{TABLES}}", "\n\n".join(parts))
+  text = text.replace("{{CLAIMS}}", "\n".join(claims(runs)))
+  for name in ("STATUS", "VERDICT"):  # hand-written paragraphs in side files
+    side = PAGE.with_name(f"otgnet_{name.lower()}.md")
+    text = text.replace("{{" + name + "}}", side.read_text().strip() if side.exists() else "")
   REPORT.write_text(text)
   print(f"wrote {REPORT} ({len(runs)} runs)")
 
