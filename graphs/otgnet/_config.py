@@ -34,7 +34,11 @@ class OTGNetConfig:
     class_balance: weight each class's CE by (n_new - n_c) / n_new.
     replay: replay selected triads' edges (with a memory snapshot) after the first task.
     triads: triad candidate selection, "greedy" (importance + diversity) or "random".
-    importance: node importance, "grad_dot" (gradient dot-product) or "random".
+    importance: node importance, "grad_dot" (gradient dot-product), "lissa" (influence with a
+      LiSSA inverse-Hessian-vector estimate) or "random".
+    lissa_batch: nodes per Hessian-vector product of the LiSSA recursion.
+    lissa_scale: LiSSA scale (the Hessian is divided by it).
+    lissa_damping: LiSSA damping.
     triad_window: neighbour window of the triad candidates.
     triads_per_class: selected closed (and open) triads per class (mem_size).
     triad_top: keep this many most important candidates before the greedy step (sk).
@@ -50,6 +54,10 @@ class OTGNetConfig:
     lwf_weight: LwF distillation weight on the old heads (0: off).
     lwf_temperature: LwF temperature T (the KD loss is scaled by T^2).
     joint: train on the union of all seen tasks' train edges (upper bound).
+    official_eval: score nodes the way the official code does: in each batch every source
+      appearance is recorded before every destination appearance, the predictions of the
+      scored rows are keyed by the first node ids of the unmasked batch (misaligned), and
+      accuracy compares every key of the task's classes with the prediction under it.
   """
 
   memory_dim: int = 100
@@ -75,6 +83,9 @@ class OTGNetConfig:
   replay: bool = True
   triads: str = "greedy"
   importance: str = "grad_dot"
+  lissa_batch: int = 100
+  lissa_scale: float = 1e9
+  lissa_damping: float = 0.0
   triad_window: int = 20
   triads_per_class: int = 10
   triad_top: int = 1000
@@ -89,18 +100,21 @@ class OTGNetConfig:
   lwf_weight: float = 0.0
   lwf_temperature: float = 2.0
   joint: bool = False
+  official_eval: bool = False
 
   def __post_init__(self):
     choices = {
       "update": ("pair", "self"),
       "triads": ("greedy", "random"),
-      "importance": ("grad_dot", "random"),
+      "importance": ("grad_dot", "lissa", "random"),
       "pattern_norm": ("mean", "official"),
       "eval_memory": ("own_task", "current"),
     }
     for name, allowed in choices.items():
       if getattr(self, name) not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+    if self.lissa_batch < 1 or self.lissa_scale <= 0:
+      raise ValueError("lissa_batch must be >= 1 and lissa_scale > 0")
     if self.batch_size < 1 or self.num_neighbors < 1 or self.memory_dim < 1:
       raise ValueError("batch_size, num_neighbors and memory_dim must be >= 1")
     if not 0.0 <= self.dropout < 1.0:

@@ -152,11 +152,14 @@ def forward(
   ``ctx`` holds ``features [N+1, F]`` and ``labels [N+1]`` (labels the model may use for
   neighbours, -1 unknown); ``b`` holds per side ``{src,dst}`` ids ``[B]``, ``*_label [B]``
   (centre label for the cross-class test, -1 unknown), ``*_nbr``/``*_dt``/``*_nmask`` ``[B, k]``,
-  ``mask [B]``, and a memory snapshot ``snap_ids [S]``/``snap_vals [S, d]`` (ids out of range are
-  ignored). The memory is stop-gradiented on entry; gradients flow through this batch's writes.
+  ``mask [B]``, and optionally a memory snapshot ``snap_ids [S]``/``snap_vals [S, d]`` written
+  first (ids out of range are ignored). The memory is stop-gradiented on entry; gradients flow
+  through this batch's writes.
   """
   feats, labels = ctx["features"], ctx["labels"]
-  mem = jax.lax.stop_gradient(memory.at[b["snap_ids"]].set(b["snap_vals"], mode="drop"))
+  mem = jax.lax.stop_gradient(memory)
+  if "snap_ids" in b:
+    mem = mem.at[b["snap_ids"]].set(b["snap_vals"], mode="drop")
 
   def embed(ids):
     return model.proj(jnp.concatenate([mem[ids], feats[ids]], -1))
@@ -190,11 +193,19 @@ def forward(
     new_u = jnp.tanh(model.w_uc(jnp.concatenate([mem[src], m_u], -1)))
     new_i = jnp.tanh(model.w_uc(jnp.concatenate([mem[dst], m_i], -1)))
   ids = jnp.concatenate([src, dst])
-  last = last_write_mask(ids, jnp.concatenate([b["mask"], b["mask"]]))
+  valid = jnp.concatenate([b["mask"], b["mask"]])
+  vals = jnp.concatenate([new_u, new_i])
+  last = last_write_mask(ids, valid)
   write = jnp.where(last, ids, mem.shape[0])  # out of range: dropped
-  new_mem = mem.at[write].set(jnp.concatenate([new_u, new_i]), mode="drop")
-  logits_src = model.classify(new_mem[src], feats[src])
-  logits_dst = model.classify(new_mem[dst], feats[dst])
+  new_mem = mem.at[write].set(vals, mode="drop")
+  # the rows new_mem[ids] without reading the scattered memory: the value of the last real
+  # write to each id in this batch, else the old row (padding rows read mem[0])
+  match = (ids[None, :] == ids[:, None]) & (valid[None, :] > 0)
+  last_idx = ids.shape[0] - 1 - jnp.argmax(match[:, ::-1], axis=1)
+  post = jnp.where(match.any(1)[:, None], vals[last_idx], mem[ids])
+  n = src.shape[0]
+  logits_src = model.classify(post[:n], feats[src])
+  logits_dst = model.classify(post[n:], feats[dst])
   d = mem.shape[1]
   if store:
     xs, ys, valid = (jnp.concatenate(p) for p in zip(*store, strict=True))

@@ -4,6 +4,7 @@ mapping, CLUB and MINE after it, and the evaluation forward."""
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,9 +12,9 @@ import optax
 from flax import nnx
 
 from graphs.otgnet._config import OTGNetConfig
-from graphs.otgnet._model import forward
+from graphs.otgnet._model import CLUB, MINE, IBMap, OTGNet, forward
 
-__all__ = ["train_step", "eval_forward", "club_mi", "mine_lower_bound", "club_nll"]
+__all__ = ["Learners", "train_step", "eval_forward", "club_mi", "mine_lower_bound", "club_nll"]
 
 
 def club_mi(mu, lv, y, y_perm, mask):
@@ -104,7 +105,7 @@ def main_loss(model, g, memory, ctx, b, cfg: OTGNetConfig, n_class: int, old=Non
   loss += _ce_side(out.logits_dst, b["dst_label"], b["mask"], b["is_new"], task, n_class, cfg)
   if cfg.pattern_rho > 0:
     loss += cfg.pattern_rho * _pattern_loss(out.memory, b, cfg)
-  if cfg.ewc_lambda > 0:
+  if cfg.ewc_lambda > 0 and "ewc_anchor" in ctx:  # from the second task on
     params = nnx.state(model, nnx.Param)
     pen = jax.tree.map(
       lambda p, a, f: jnp.sum(f * (p - a) ** 2), params, ctx["ewc_anchor"], ctx["ewc_fisher"]
@@ -172,15 +173,23 @@ def ib_update(g, club, mine, opts, x, y, mask, key, warm, cfg: OTGNetConfig, y_d
   return obj
 
 
+class Learners(NamedTuple):
+  """What one training step updates: the classifier and its optimizer, the IB map ``g`` with
+  CLUB and MINE and their three optimizers (``ib_opts``: g, CLUB, MINE), and the frozen LwF
+  teacher ``old`` (None before the second task or without LwF)."""
+
+  model: OTGNet
+  opt: nnx.Optimizer
+  g: IBMap
+  club: CLUB
+  mine: MINE
+  ib_opts: tuple[nnx.Optimizer, nnx.Optimizer, nnx.Optimizer]
+  old: OTGNet | None = None
+
+
 @functools.partial(nnx.jit, static_argnames=("cfg", "n_class", "y_dim"))
 def train_step(
-  model,
-  opt,
-  g,
-  club,
-  mine,
-  ib_opts,
-  old,
+  learners: Learners,
   memory,
   ctx,
   b,
@@ -191,19 +200,31 @@ def train_step(
   n_class: int,
   y_dim: int,
 ):
-  """Main step, then the IB step: ``(loss, ib_objective, new_memory)``."""
-  k_ib = key  # dropout draws from the model's own ``dropout`` stream
+  """Main step, then the IB step: ``(loss, ib_objective, new_memory)``.
+
+  Args:
+    learners: the modules and optimizers, updated in place.
+    memory: ``[N + 1, d]`` node memory before the batch.
+    ctx: ``features``, ``labels`` (what training may see), ``task`` and, for EWC from the
+      second task on, ``ewc_anchor``/``ewc_fisher``.
+    b: the batch (see :func:`~graphs.otgnet.forward`), plus ``is_new [B]`` and the pattern
+      pairs ``pos``/``neg [P, 2]`` with their masks.
+    key: JAX key of the IB shuffles (dropout draws from the model's own stream).
+    warm: bool scalar, also train CLUB and MINE in this step.
+  """
+  ln = learners
 
   def loss_fn(m):
-    return main_loss(m, g, memory, ctx, b, cfg, n_class, old)
+    return main_loss(m, ln.g, memory, ctx, b, cfg, n_class, ln.old)
 
-  (loss, out), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
-  opt.update(model, grads)
+  (loss, out), grads = nnx.value_and_grad(loss_fn, has_aux=True)(ln.model)
+  ln.opt.update(ln.model, grads)
   obj = jnp.zeros(())
   if cfg.use_ib:
     obj = ib_update(
-      g, club, mine, ib_opts, out.store_x, out.store_y, out.store_mask, k_ib, warm, cfg, y_dim
-    )
+      ln.g, ln.club, ln.mine, ln.ib_opts, out.store_x, out.store_y, out.store_mask, key, warm,
+      cfg, y_dim,
+    )  # fmt: skip
   return loss, obj, jax.lax.stop_gradient(out.memory)
 
 

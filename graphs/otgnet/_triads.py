@@ -103,8 +103,10 @@ def greedy_select(
     ``[min(k, n)]`` indices in pick order.
   """
   n = len(importance)
-  dist = np.linalg.norm(emb[:, None] - emb[None, :], axis=-1)
-  within = dist < radius
+  sq = np.einsum("ij,ij->i", emb, emb)
+  dist2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * emb @ emb.T, 0.0)
+  within = dist2 < radius**2
+  np.fill_diagonal(within, radius > 0)
   covered = np.zeros(n, bool)
   chosen = np.zeros(n, bool)
   picks = []

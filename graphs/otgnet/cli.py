@@ -32,16 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--seeds", type=int, default=1, help="number of seeds (0..seeds-1)")
   parser.add_argument("--json", default=None, help="write results to this JSON file")
   parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+  parser.add_argument(
+    "--synth-per-class", type=int, default=200, help="OTG-Synth nodes per class (n_per_class)"
+  )
+  parser.add_argument(
+    "--synth-edges", type=int, default=10, help="OTG-Synth edges per node per task (m)"
+  )
   add_dataclass_flags(
     parser.add_argument_group("OTGNet (graphs.otgnet.OTGNetConfig)"), OTGNetConfig
   )
 
 
-def load_dataset(name: str, data_dir: str | None, seed: int) -> OTGData:
-  """``synth`` (seeded by ``seed``), or the Cora/Citeseer stream from ``data_dir``."""
+def load_dataset(name: str, data_dir: str | None, seed: int, **synth) -> OTGData:
+  """``synth`` (seeded by ``seed``; ``synth`` are :func:`make_synth` keywords), or the
+  Cora/Citeseer stream from ``data_dir``."""
   name = name.lower()
   if name == "synth":
-    return make_synth(seed)
+    return make_synth(seed, **synth)
   if name not in DATASETS:
     raise ValueError(f"dataset must be one of {list(DATASETS)}, got {name!r}")
   if data_dir is None:
@@ -56,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
   config = from_args(OTGNetConfig, args, base=method_config(args.method))
   runs = []
   for seed in range(args.seeds):
-    data = load_dataset(args.dataset, args.data_dir, seed)
+    data = load_dataset(
+      args.dataset, args.data_dir, seed, n_per_class=args.synth_per_class, m=args.synth_edges
+    )
     res = train_otgnet(data, config, seed=seed, epochs=args.epochs, progress=args.progress)
     runs.append({"seed": seed, "data_sha256": data.sha256, **res})
     print(f"seed {seed}: AP {100 * res['ap']:.2f}  AF {100 * res['af']:.2f}")

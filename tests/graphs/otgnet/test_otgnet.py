@@ -8,7 +8,6 @@ import pytest
 
 from graphs.otgnet import (
   CLUB,
-  OTGNetConfig,
   average_performance_forgetting,
   club_mi,
   club_nll,
@@ -16,7 +15,6 @@ from graphs.otgnet import (
   load_otg_csv,
   make_synth,
   planetoid_stream,
-  split_tasks,
   train_otgnet,
   training_labels,
 )
@@ -24,7 +22,6 @@ from graphs.otgnet._model import IBMap, OTGNet, forward, init_memory
 
 DATA = pathlib.Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "planetoid"
 SYNTH_SHA = "b26f61cbb1c712bd627a8547e6d2b2d87fade0216654ebed63d75bad200856eb"
-TINY = OTGNetConfig(batch_size=100, memory_dim=16, hidden_dim=16, triads_per_class=3)
 
 
 def test_synth_deterministic_and_recorded_hash():
@@ -132,21 +129,22 @@ def test_club_estimate_falls_when_labels_shuffled():
   assert aligned > shuffled + 0.5
 
 
-def test_no_test_label_reaches_training_and_short_run_lowers_loss():
-  d = make_synth(0, n_per_class=30, m=5, n_task=2)
-  splits = split_tasks(d)
+def test_no_test_label_reaches_training_and_short_run_lowers_loss(small, tiny_cfg):
+  d, splits = small
+  cfg = tiny_cfg
   lab = training_labels(d, splits, 1)
   for k, sp in enumerate(splits):
     scored = sp.test_inductive[d.node_labels[sp.test_inductive] // d.n_class == k]
     assert (lab[scored] == -1).all()
-  r1 = train_otgnet(d, TINY, seed=0, epochs=3, splits=splits)
+  r1 = train_otgnet(d, cfg, seed=0, epochs=3, splits=splits)
+  assert r1["triads"] and {"task", "class", "kind", "nodes", "real"} <= set(r1["triads"][0])
   # flip the labels of the scored test nodes: the training losses are unchanged
   flipped = d.node_labels.copy()
   for k, sp in enumerate(splits):
     scored = sp.test_inductive[d.node_labels[sp.test_inductive] // d.n_class == k]
     flipped[scored] = k * d.n_class + (flipped[scored] + 1) % d.n_class
   r2 = train_otgnet(
-    dataclasses.replace(d, node_labels=flipped), TINY, seed=0, epochs=3, splits=splits
+    dataclasses.replace(d, node_labels=flipped), cfg, seed=0, epochs=3, splits=splits
   )
   np.testing.assert_allclose(r1["loss"], r2["loss"], rtol=1e-5)
   assert r1["loss"][0][-1] < r1["loss"][0][0]
