@@ -55,7 +55,8 @@ def _predict(graphdef, state, scene, batch):
 def open_loop(
   planner: Planner, data: Dataset, scene: SceneConfig, *, batch_size: int = 256
 ) -> dict[str, float]:
-  """Masked waypoint errors on expert frames: ``l1`` (mean |ŵ − w| over valid coordinates),
+  """Masked waypoint errors on expert frames: ``l1`` (mean absolute error between predicted
+  and expert waypoints over valid coordinates),
   ``fde`` (the same at the last waypoint) and ``l1_safety`` (waypoints weighted by s / Σs)."""
   graphdef, state = nnx.split(planner)
   err_sum = n = last_sum = n_last = safety_sum = n_safety = 0.0

@@ -68,10 +68,14 @@ class TemporalSplit:
 
   Attributes:
     data: the full dataset.
-    train, val, test: the streams (train without edges touching held-out nodes).
-    new_node_val, new_node_test: the validation / test edges with at least one endpoint
-      outside the nodes of ``train``.
-    val_time, test_time: the cut times (train ``t <= val_time < val t <= test_time < test t``).
+    train: the training stream, without edges touching held-out nodes.
+    val: the validation stream.
+    test: the test stream.
+    new_node_val: the validation edges with at least one endpoint outside the nodes of the
+      training stream.
+    new_node_test: the same for the test edges.
+    val_time: the first cut time (training ``t <= val_time <`` validation ``t``).
+    test_time: the second cut time (validation ``t <= test_time <`` test ``t``).
     held_out: int64 ids drawn as new nodes and removed from training.
     new_nodes: int64 ids outside the nodes of ``train`` (the inductive node set).
     num_real_edges: ``E`` of the clean data; injected edges have ``idx > E``.

@@ -17,11 +17,19 @@ def shakespeare(shakespeare_sample):
   return f"text:{shakespeare_sample}"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _compilation_cache(tmp_path_factory):
-  """Persistent XLA cache: the many identical smoke-model programs compile once per session."""
+  """Persistent XLA cache: the many identical smoke-model programs of these tests compile
+  once. Only for this package: the setting is restored afterwards, so the other packages'
+  programs (run later in the same worker) are not written to it."""
   import jax
 
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+           "jax_persistent_cache_min_entry_size_bytes")  # fmt: skip
+  saved = {n: getattr(jax.config, n) for n in names}
   jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  yield
+  for n, v in saved.items():
+    jax.config.update(n, v)

@@ -237,7 +237,7 @@ def _spawn_hosts(args, tmp_path, n=2, **env):
   ]
 
 
-def _finish(procs, timeout=300):
+def _finish(procs, timeout=900):
   results = [p.communicate(timeout=timeout) for p in procs]
   return [p.returncode for p in procs], [err for _, err in results]
 
@@ -257,7 +257,7 @@ def test_two_hosts_sigterm_save_the_same_step_and_resume_exactly(tmp_path, shake
 
   out = tmp_path / "run"
   procs = _spawn_hosts(_args(shakespeare, out), tmp_path, FIRA_JAX_FAULT_STEP_DELAY="0.3")
-  _wait_for(lambda: _logged_steps(out) >= 2, procs[0])
+  _wait_for(lambda: _logged_steps(out) >= 2, procs[0], timeout=900)  # two compiles, 2 cores
   for p in procs:
     p.send_signal(signal.SIGTERM)
   codes, errs = _finish(procs)
