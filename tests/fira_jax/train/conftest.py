@@ -33,3 +33,8 @@ def _compilation_cache(tmp_path_factory):
   yield
   for n, v in saved.items():
     jax.config.update(n, v)
+  # The cache is initialised once per process; without a reset it stays in use. (XLA aborts
+  # serialising some CPU executables, e.g. the PudNet meta-step's, so nothing else may use it.)
+  from jax._src import compilation_cache
+
+  compilation_cache.reset_cache()
