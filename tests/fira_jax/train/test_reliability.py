@@ -231,6 +231,7 @@ def _spawn_hosts(args, tmp_path, n=2, **env):
       JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
       JAX_NUM_PROCESSES=str(n),
       JAX_PROCESS_ID=str(i),
+      JAX_ENABLE_COMPILATION_CACHE="false",  # no programs shared with the other fault tests
       **env,
     )
     for i in range(n)
