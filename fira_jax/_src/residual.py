@@ -157,9 +157,11 @@ def fira_residual(
 
   so the limiter's :math:`\rho` is known before :math:`S` exists and the update is one
   back-projection, :math:`\tfrac{\phi}{\rho} \odot X + (\alpha N - c \tfrac{\phi}{\rho}
-  \odot R) B^\top`, instead of two. Float32 bases take this path; others (e.g. bfloat16, where
-  :math:`B^\top B \ne I` to working precision) materialise :math:`S`. State and results are
-  those of the unfused chain (tested against it and against the official trajectories).
+  \odot R) B^\top`, instead of two. For a low-precision basis (e.g. bfloat16, where
+  :math:`B^\top B \ne I` to working precision) the row norms add the correction
+  :math:`R (B^\top B - I) R^\top` (two rank-sized products), so the update is still one
+  back-projection. State and results are those of the unfused chain (tested against it, in
+  float32 and bfloat16, and against the official trajectories).
 
   Args:
     norm_scaling: ``"channel"``, ``"matrix"`` or ``"none"`` (see :func:`scale_by_norm_ratio`).
