@@ -15,6 +15,9 @@ default ``../shared/data``)::
 
   python tests/test_notebooks.py notebooks/<name>.py [...]
 
+With ``--full`` the outputs come from a run with the default settings instead, and the first
+markdown cell of both files says so (``FULL_NOTE`` in place of ``STORED_NOTE``).
+
 A notebook made another way (``notebooks/<name>.ipynb`` only) gets its source, the standard
 first cells, and its outputs with ``python tests/test_notebooks.py --from-ipynb
 notebooks/<name>.ipynb``; then ``ruff format notebooks/<name>.py`` and run the first command
@@ -71,6 +74,10 @@ STORED_NOTE = (
   " (`FIRA_JAX_NOTEBOOK_SMALL=1`, on a CPU), as in CI; a full run (the default settings) trains"
   " longer.*"
 )
+FULL_NOTE = (
+  "*The outputs stored with this notebook come from a full run (the default settings) on a"
+  " 2-core CPU without a GPU; CI runs it with the small settings (`FIRA_JAX_NOTEBOOK_SMALL=1`).*"
+)
 
 
 def _data_folder(path, tmp_path, dataset_dir):
@@ -93,10 +100,11 @@ def _cells(nb) -> list[tuple[str, str]]:
   return [(c.cell_type, c.source.strip()) for c in nb.cells]
 
 
-def execute(nb, data: pathlib.Path, workdir: pathlib.Path):
-  """Runs ``nb`` in place with the small settings, one CPU device and ``data`` as data folder."""
+def execute(nb, data: pathlib.Path, workdir: pathlib.Path, *, small: bool = True):
+  """Runs ``nb`` in place with the small settings (``small=False``: the defaults), one CPU
+  device and ``data`` as data folder."""
   env = {
-    "FIRA_JAX_NOTEBOOK_SMALL": "1",
+    "FIRA_JAX_NOTEBOOK_SMALL": "1" if small else "0",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures become outputs
     "FIRA_JAX_DATA_DIR": str(data),
     "PYTHONPATH": str(REPO_ROOT),
@@ -106,7 +114,10 @@ def execute(nb, data: pathlib.Path, workdir: pathlib.Path):
   os.environ.update(env)
   try:
     nbclient.NotebookClient(
-      nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+      nb,
+      timeout=600 if small else 7200,
+      kernel_name="python3",
+      resources={"metadata": {"path": str(workdir)}},
     ).execute()
   finally:
     for k, v in saved.items():
@@ -142,8 +153,9 @@ def test_pair_in_sync(path: pathlib.Path):
   outputs = [o for c in stored.cells if c.cell_type == "code" for o in c.get("outputs", [])]
   assert outputs, f"{path.name}: store the .ipynb with the outputs of a run"
   assert not [o for o in outputs if o.get("output_type") == "error"], path.name
-  if STORED_NOTE not in first_md:  # a full run's outputs are stored: the cell says so
-    assert "full run" in first_md, f"{path.name}: say in the first cell which run is stored"
+  assert (STORED_NOTE in first_md) != (FULL_NOTE in first_md), (
+    f"{path.name}: say in the first cell which run is stored (STORED_NOTE or FULL_NOTE)"
+  )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -156,15 +168,21 @@ def test_notebook_executes(path: pathlib.Path, tmp_path: pathlib.Path, dataset_d
   assert not errors, errors
 
 
-def store(paths, data: pathlib.Path) -> None:
-  """Writes each ``.py`` source's ``.ipynb`` with the outputs of a small run (without what
-  went to stderr: progress bars and warnings)."""
+def store(paths, data: pathlib.Path, *, full: bool = False) -> None:
+  """Writes each ``.py`` source's ``.ipynb`` with the outputs of a small run (``full``: a run
+  with the default settings, and the first markdown cell of both files says so), without what
+  went to stderr (progress bars and warnings)."""
+  notes = (STORED_NOTE, FULL_NOTE) if full else (FULL_NOTE, STORED_NOTE)
   for path in map(pathlib.Path, paths):
-    nb = jupytext.read(path.with_suffix(".py"))
+    source = path.with_suffix(".py")
+    text = source.read_text()
+    if notes[0] in text:  # the stored run changes kind: the source's note says which
+      source.write_text(text.replace(notes[0], notes[1]))
+    nb = jupytext.read(source)
     nb.metadata.setdefault("jupytext", {})["formats"] = FORMATS
     nb.metadata["jupytext"].pop("text_representation", None)
     with tempfile.TemporaryDirectory() as workdir:
-      errors = execute(nb, data, pathlib.Path(workdir))
+      errors = execute(nb, data, pathlib.Path(workdir), small=not full)
     if errors:
       raise SystemExit(f"{path.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}")
     for cell in nb.cells:
@@ -195,6 +213,8 @@ def from_ipynb(path: pathlib.Path) -> pathlib.Path:
 if __name__ == "__main__":
   shared = REPO_ROOT.parent / "shared" / "data"
   args = sys.argv[1:]
+  full = "--full" in args  # store the outputs of a run with the default settings
+  args = [a for a in args if a != "--full"]
   if args and args[0] == "--from-ipynb":
     args = [from_ipynb(pathlib.Path(a)) for a in args[1:]]
-  store(args, pathlib.Path(os.environ.get("FIRA_JAX_DATA_DIR", shared)))
+  store(args, pathlib.Path(os.environ.get("FIRA_JAX_DATA_DIR", shared)), full=full)

@@ -416,9 +416,9 @@ HOW = """\
 A reduced grid, sized to finish in about 70 minutes on a 2-core CPU shared with other jobs:
 3 training epochs (the official scripts train 50 for AUC/AP and 100 for MRR), 5 seeds for
 the clean comparison of the four policies; for the noise experiment `learned` and `all` at
-ρ ∈ {0.1, …, 0.5} over 5 seeds for `insert`, and for `delete` ρ ∈ {0.1, 0.3, 0.5} over 5
-seeds and ρ ∈ {0.2, 0.4} over 2 (the `n=` in each cell). Several processes ran side by side,
-each on its own runs file, concatenated afterwards (a run present twice would be refused):
+ρ ∈ {0.1, …, 0.5} over 5 seeds for `insert` and for `delete` (the `n=` in each cell).
+Several processes ran side by side, each on its own runs file, concatenated afterwards (a run
+present twice would be refused); the last one ran in a later session:
 
 ```
 B="env PYTHONPATH=. nice -n 10 python benchmarks/graphs/adadygnn_compare.py \\
@@ -431,6 +431,7 @@ $B --noises delete --robust-seed-start 4 --robust-seeds 5 --rhos 0.1,0.3,0.5 --r
 $B --noises insert --robust-seeds 2 --rhos 0.2,0.4 --runs r5.jsonl
 $B --noises delete --robust-seeds 2 --rhos 0.2,0.4 --runs r6.jsonl
 $B --noises insert --robust-seed-start 2 --robust-seeds 5 --rhos 0.2,0.4 --runs r7.jsonl
+$B --noises delete --robust-seed-start 2 --robust-seeds 5 --rhos 0.2,0.4 --runs r8.jsonl
 cat r?.jsonl >> benchmarks/results/graphs/adadygnn_runs.jsonl
 PYTHONPATH=. python benchmarks/graphs/adadygnn_compare.py --report
 ```
