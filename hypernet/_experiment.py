@@ -139,6 +139,28 @@ class Experiment:
       }
     return self._baseline
 
+  def set_baselines(self, baseline: dict) -> None:
+    """Uses ``baseline`` (a :meth:`baselines` result, e.g. saved by an earlier process for
+    the same evaluation settings) instead of recomputing it: random and scratch accuracy do
+    not depend on the hypernetwork or its meta-training seed."""
+    missing = {"random", "scratch", "train_seconds", "train_compile_seconds"} - set(baseline)
+    if missing:
+      raise ValueError(f"baseline: missing {sorted(missing)}")
+    if np.shape(baseline["random"]) != (self.spec.num,) or np.shape(baseline["scratch"]) != (
+      self.spec.num,
+      self.cfg.scratch_epochs,
+    ):
+      raise ValueError(
+        f"baseline: expected random ({self.spec.num},) and scratch ({self.spec.num}, "
+        f"{self.cfg.scratch_epochs}), got {np.shape(baseline['random'])} and "
+        f"{np.shape(baseline['scratch'])}"
+      )
+    self._baseline = {
+      **baseline,
+      "random": np.asarray(baseline["random"], np.float32),  # as computed: means agree
+      "scratch": np.asarray(baseline["scratch"], np.float32),
+    }
+
   def run(self, seed: int, *, out_dir=None, progress: bool = False) -> dict:
     """Meta-trains seed ``seed`` and returns its metrics (accuracies are means over the
     evaluation sub-datasets; ``*_task_std`` their std).

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -53,7 +54,7 @@ from fira_jax.lab import (  # noqa: E402
   paired_by_key,
   read_runs,
 )
-from fira_jax.lab.results import command_line, field, markdown_table  # noqa: E402
+from fira_jax.lab.results import command_line, field, markdown_table, to_jsonable  # noqa: E402
 from hypernet import (  # noqa: E402
   Experiment,
   ImageSet,
@@ -245,6 +246,7 @@ def run_grid(args) -> None:
   cmd = command_line(prog="benchmarks/hypernet/pudnet_compare.py")
   budget, data, exps = Budget(args.budget_s), {}, {}
   extra = {"grid": label, "budget_s": args.budget_s, "data": _manifest(args.data_dir)}
+  done = _finished(args.runs)  # an interrupted grid resumes: finished runs are not redone
 
   def experiment(dataset: str, setting: str, method: str) -> Experiment:
     if (dataset, setting, method) not in exps:
@@ -266,6 +268,9 @@ def run_grid(args) -> None:
   for method, seed, g in jobs:
     dataset, settings = GROUPS[g]
     settings = [s for s in settings if f"{dataset}:{s}" in columns]
+    if all((method, seed, dataset, s) in done for s in settings):
+      print(f"done already: {dataset} {settings} {method} seed {seed}")
+      continue
     est, left = budget.estimate(method, g), budget.left()
     if est > left:
       print(f"skip {dataset} {settings} {method} seed {seed}: ~{est:.0f} s > {left:.0f} s left")
@@ -283,7 +288,13 @@ def run_grid(args) -> None:
       if res.stopped:  # non-finite meta-loss: recorded, not evaluated
         metrics = {"stopped": res.stopped, "meta_skipped_steps": res.skipped_steps}
       else:
+        cache = _baseline_cache(args.runs.parent, exp)
+        if exp.cfg.baselines and cache.is_file():
+          exp.set_baselines(json.loads(cache.read_text()))
         metrics = exp.evaluate(seed, res)
+        if exp.cfg.baselines and not cache.is_file():
+          cache.parent.mkdir(parents=True, exist_ok=True)
+          cache.write_text(json.dumps(to_jsonable(exp.baselines())))
       metrics["elapsed_s"] = time.perf_counter() - T0
       settings_rec = {**exp.settings(), **extra, "meta_trained_for": f"{dataset}:{settings[0]}"}
       append_run(args.runs, make_record(method, seed, settings_rec, metrics, command=cmd))
@@ -295,6 +306,34 @@ def run_grid(args) -> None:
       )
     budget.add(method, g, time.perf_counter() - tic, res.seconds)
     render_all(args)
+
+
+def _finished(path: pathlib.Path) -> set[tuple]:
+  """(method, seed, dataset, setting) of the evaluated runs already in the runs file."""
+  if not path.is_file():
+    return set()
+  runs = read_runs(path, duplicates="keep")
+  return {
+    (r["method"], r["seed"], field(r, "settings.dataset"), field(r, "settings.setting"))
+    for r in runs
+    if "pudnet_acc" in r["metrics"] or "stopped" in r["metrics"]
+  }
+
+
+# The settings random and scratch accuracy depend on (not the hypernetwork, not its seed).
+_BASELINE_KEYS = (
+  "dataset", "setting", "eval_dataset", "target_name", "target_norm", "eval_seed",
+  "num_eval_tasks", "n_train_eval", "n_test_eval", "eval_pool_per_class", "way", "n_support",
+  "scratch_epochs", "scratch_batch", "scratch_lr", "head", "episode_map",
+)  # fmt: skip
+
+
+def _baseline_cache(out_dir: pathlib.Path, exp: Experiment) -> pathlib.Path:
+  """Where the baselines of ``exp``'s evaluation settings are kept between processes."""
+  settings = exp.settings()
+  key = json.dumps({k: settings.get(k) for k in _BASELINE_KEYS}, sort_keys=True, default=str)
+  digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+  return out_dir / "baselines" / f"{settings['dataset']}_{settings['setting']}_{digest}.json"
 
 
 def run_timing(args) -> None:

@@ -1,5 +1,6 @@
 """The PudNet grid driver: the device data folder loads, a smoke grid writes its runs and the
-table, and a spent budget records skips instead of running."""
+table, an interrupted grid resumes (with the seed-independent baselines kept between
+processes), and a spent budget records skips instead of running."""
 
 import importlib.util
 import json
@@ -56,9 +57,18 @@ def test_smoke_grid_writes_runs_and_table(compare, shared_data_dir, tmp_path):
     assert 0 <= r["metrics"]["pudnet_acc"] <= 1 and r["metrics"]["predict_seconds"] > 0
   md = (tmp_path / "pudnet_gpu_smoke.md").read_text()
   assert "| MNIST intra | MNIST → digits |" in md and "| pudnet+ft@1 |" in md and "2,305×" in md
+  assert len(list((tmp_path / "baselines").glob("mnist_*.json"))) == 2  # one per column
+  # Resume: seed 0 is not redone; seed 1 reuses the kept baselines (they do not depend on it).
+  assert compare.main([*argv, "--methods", "pudnet", "--seeds", "2"]) == 0
+  runs = read_runs(tmp_path / "pudnet_gpu_smoke_runs.jsonl", key=("settings.setting", "seed"))
+  by = {(r["settings"]["setting"], r["seed"]): r["metrics"] for r in runs}
+  assert sorted(by) == [("inter", 0), ("inter", 1), ("intra", 0), ("intra", 1)]
+  for s in ("intra", "inter"):
+    assert by[(s, 1)]["scratch_acc"] == by[(s, 0)]["scratch_acc"]
+    assert by[(s, 1)]["random_acc"] == by[(s, 0)]["random_acc"]
   # A spent budget: every piece is recorded as skipped, nothing runs.
   assert compare.main([*argv, "--methods", "ghn_lite", "--seeds", "2", "--budget-s", "0"]) == 0
   lines = (tmp_path / "pudnet_gpu_smoke_runs.jsonl").read_text().splitlines()
-  skipped = [json.loads(x) for x in lines[2:]]
+  skipped = [json.loads(x) for x in lines[4:]]
   assert [r["method"] for r in skipped] == ["skipped:ghn_lite"] * 4
   assert "Skipped because the time budget" in (tmp_path / "pudnet_gpu_smoke.md").read_text()
