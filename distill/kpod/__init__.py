@@ -20,7 +20,7 @@ from distill.kpod._data import (
   rationale_token_weights,
   token_logprobs,
 )
-from distill.kpod._evaluate import exact_match, extract_answer
+from distill.kpod._evaluate import equation_errors, exact_match, extract_answer
 from distill.kpod._experiment import (
   KINDS,
   METHODS,
@@ -88,6 +88,7 @@ __all__ = [
   "embedding_table",
   "encode_student",
   "encode_weighting",
+  "equation_errors",
   "equation_steps",
   "download_gsm8k",
   "download_svamp",

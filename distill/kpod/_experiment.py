@@ -29,6 +29,7 @@ from distill.kpod._data import (
   rationale_token_weights,
   token_logprobs,
 )
+from distill.kpod._evaluate import equation_errors
 from distill.kpod._loss import weighted_token_loss
 from distill.kpod._math_data import MathProblem
 from distill.kpod._problems import ProblemConfig, generate_problems
@@ -418,6 +419,11 @@ def train_method(
 ) -> dict[str, Any]:
   """Trains a fresh copy of the initial student with ``method``; returns accuracies and curves.
 
+  The result holds ``sample`` (the student's greedy generation for the first test problem)
+  beside ``sample_reference`` (that problem's reference rationale), and ``step_arithmetic``,
+  the fraction of the equations in the student's in-distribution generations whose arithmetic
+  is right (the references' always is).
+
   Methods: ``answer_only`` (question -> answer), ``cot`` (uniform loss on the rationale and
   answer), ``weighting`` (KPOD token weights, whole rationale), ``progressive`` (KPOD schedule
   from uniform-weight difficulties, uniform loss), ``kpod`` (both).
@@ -480,6 +486,8 @@ def train_method(
   model = trainer.model
   acc_id, texts = evaluate_exact_match(model, prep.tok, prep.test, max_len=prep.max_len)
   acc_ood, _ = evaluate_exact_match(model, prep.tok, prep.ood, max_len=prep.max_len)
+  wrong, total = np.sum([equation_errors(t) for t in texts], axis=0)
+  reference = prep.test[0]
   return {
     "method": method,
     "seed": seed,
@@ -489,5 +497,7 @@ def train_method(
     "losses": losses,
     "generated_fraction": generated_fraction,
     "sample": texts[0],
+    "sample_reference": " ".join([*reference.steps, "####", reference.answer]),
+    "step_arithmetic": float(1.0 - wrong / total) if total else float("nan"),
     "train_seconds": time.perf_counter() - t0,
   }

@@ -96,6 +96,7 @@ def _setup(cfg: KPODConfig) -> str:
 
 
 def _accuracy_table(by_method: dict[str, list[dict]]) -> list[str]:
+  arithmetic = all("step_arithmetic" in r["metrics"] for rs in by_method.values() for r in rs)
   rows = []
   for m, rs in by_method.items():
     per = ", ".join(
@@ -110,7 +111,11 @@ def _accuracy_table(by_method: dict[str, list[dict]]) -> list[str]:
         f"{np.mean(_metric(rs, 'train_seconds')):.0f}",
       ]
     )
+    if arithmetic:
+      rows[-1].insert(3, fmt_pm(_metric(rs, "step_arithmetic"), scale=100, digits=1))
   header = ["method", "in distribution", "longer chains (OOD)", "per seed (ID / OOD)"]
+  if arithmetic:
+    header.insert(3, "right equations in ID generations")
   return [
     "## Exact-match accuracy (%), mean ± std over seeds",
     "",
@@ -195,6 +200,19 @@ def _paper_table() -> list[str]:
   ]
 
 
+def _sample_lines(kpod_runs: Sequence[dict], seed: int, sample: str) -> list[str]:
+  """The KPOD student's generation for the first test problem, beside the reference."""
+  lines = [
+    f"Sample generation (the KPOD student's greedy decoding, seed {seed}, first test problem; "
+    f"its arithmetic errors are the student's): `{sample}`",
+    "",
+  ]
+  reference = kpod_runs[0]["metrics"].get("sample_reference") if kpod_runs else None
+  if reference:
+    lines += [f"Reference rationale (the generator's; every step checked): `{reference}`", ""]
+  return lines
+
+
 def render_report(
   runs: Sequence[dict],
   *,
@@ -254,8 +272,7 @@ def render_report(
     "here a tiny student learns arithmetic from scratch on synthetic rationales, so only the "
     "ordering of the methods is comparable, not the accuracies.",
     "",
-    f"Sample generation (KPOD, seed {sample_seed}, first test problem): `{sample}`",
-    "",
+    *_sample_lines(kpod, sample_seed, sample),
   ]
   return "\n".join(lines)
 
