@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from distill.kpod._experiment import METHODS, KPODConfig
+from distill.kpod._keypoints import TRACE_KINDS
 from fira_jax.lab.results import group_runs, markdown_table
 from fira_jax.lab.stats import fmt_pm, paired_by_key
 
@@ -172,19 +173,45 @@ def _weights_table(runs: Sequence[dict]) -> list[str]:
   }
   if not stats:
     return []
+  split = all("=" in st for st in stats.values())  # runs that record `+ - *` and `=` apart
+  kinds = (*_KINDS[:4], "+ - *", "=", "other") if split else _KINDS
   rows = [
-    [seed, *(f"{st[k][0]:.3f} ± {st[k][1]:.3f} ({st[k][2]:,})" if k in st else "–" for k in _KINDS)]
+    [seed, *(f"{st[k][0]:.3f} ± {st[k][1]:.3f} ({st[k][2]:,})" if k in st else "–" for k in kinds)]
     for seed, st in sorted(stats.items())
   ]
   header = ["seed", "all digits", "operand digits", "result digits", "final-result digits"]
+  header += ["`+ - *`", "`=`"] if split else ["operators (`+ - * =`)"]
   return [
     "",
     "## Learned token weights (keep probability on the training rationales, mean ± std)",
     "",
     "Digits are split into operands, results (after an `=`) and the final result (after the "
-    "last `=`, the number the answer repeats); counts in parentheses.",
+    "last `=`, the number the answer repeats); other tokens are the filler (words, names, "
+    "punctuation); counts in parentheses.",
     "",
-    markdown_table([*header, "operators (`+ - * =`)", "other tokens"], rows),
+    markdown_table([*header, "other tokens"], rows),
+    *_trace_table(runs),
+  ]
+
+
+def _trace_table(runs: Sequence[dict]) -> list[str]:
+  """Mean keep probability per token kind along the weighting module's training."""
+  traces = {
+    r["seed"]: r["metrics"]["weight_trace"] for r in runs if r["metrics"].get("weight_trace")
+  }
+  if not traces:
+    return []
+  by_step = group_runs([t for trace in traces.values() for t in trace], lambda t: t["step"])
+  rows = [
+    [step, *(f"{np.mean([t[k] for t in points]):.3f}" for k in TRACE_KINDS)]
+    for step, points in sorted(by_step.items())
+  ]
+  return [
+    "",
+    f"Keep probability per kind along the module's training (first 256 training rationales, "
+    f"mean over {len(traces)} seed{'s' if len(traces) != 1 else ''}):",
+    "",
+    markdown_table(["step", "digits", "final-result digits", "`+ - *`", "`=`", "other"], rows),
   ]
 
 

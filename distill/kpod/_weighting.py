@@ -164,6 +164,9 @@ def token_weighting_loss(
   num_prefixes: int = 4,
   predictor_warmup: ArrayLike = False,
   freeze_predictor: ArrayLike = False,
+  warmup_full: float = 0.5,
+  warmup_keep: float | None = 0.5,
+  prefixes: str = "any",
 ) -> tuple[Array, dict[str, Array]]:
   r"""KPOD mask-learning objective :math:`L_k = L_p + \alpha L_m`.
 
@@ -185,8 +188,9 @@ def token_weighting_loss(
     gumbel_temperature: ``τ`` of the Gumbel-Softmax.
     num_prefixes: prefixes drawn per example.
     predictor_warmup: when true (may be traced), only ``L_p`` is minimised and the predictor
-      reads, for half of the examples, the whole unmasked rationale, for the other half a
-      random prefix under a random mask (each token kept with probability 1/2). The paper
+      reads, for a fraction ``warmup_full`` of the examples, the whole unmasked rationale, for
+      the others a random prefix under a random mask (each token kept with probability
+      ``warmup_keep``). The paper
       starts from a pretrained predictor; one trained from scratch must first learn to read
       the rationale (where the answer often stands only at the end), otherwise ``L_m`` drives
       every weight to 0 before ``L_p`` carries any signal.
@@ -195,12 +199,27 @@ def token_weighting_loss(
       trained from scratch adapts to ever sparser masks until reading the rationale no longer
       pays (measured in ``benchmarks/results/distill/kpod.md``); a pretrained one, as in the paper,
       need not be frozen.
+    warmup_full: fraction of the warm-up examples that show the whole unmasked rationale
+      (0.5 by default). Those teach the predictor to read the answer off the final result;
+      with 0 it is trained only on what the masks are later scored on, random prefixes
+      under random masks, so that keeping a token never hurts it on average.
+    warmup_keep: keep probability of the warm-up's random masks; ``None`` draws one rate per
+      example uniformly from ``[0, 1]``, so the predictor sees every sparsity the learned
+      masks may reach.
+    prefixes: ``"any"`` (the paper's: the answer is predicted from prefixes of every length
+      ``k``) or ``"whole"`` (``k = R`` only: from the whole masked rationale). A predictor
+      trained from scratch cannot finish partial reasoning, so on prefixes it gains nothing
+      from intermediate numbers and the masks learn to drop everything; on whole rationales
+      whose final result is sometimes masked (``warmup_full < 1``) it learns to use the last
+      step's operands, operator and the intermediate results.
 
   Returns:
     ``(loss, {"answer_loss", "keep_ratio"})`` batch means.
   """
   if num_prefixes < 1:
     raise ValueError(f"num_prefixes must be >= 1, got {num_prefixes}")
+  if prefixes not in ("any", "whole"):
+    raise ValueError(f"prefixes must be 'any' or 'whole', got {prefixes!r}")
   rmask = batch.rationale_mask.astype(jnp.float32)
   n_tokens = rmask.sum(-1)
   k_mask, k_prefix, k_warm, k_full = jax.random.split(key, 4)
@@ -208,13 +227,20 @@ def token_weighting_loss(
   m = gumbel_keep_mask(k_mask, w, temperature=gumbel_temperature) * rmask
   u = jax.random.uniform(k_prefix, (num_prefixes, w.shape[0]))
   prefix = jnp.floor(u * (n_tokens + 1)).astype(jnp.int32).reshape(-1)
+  if prefixes == "whole":
+    prefix = jnp.tile(n_tokens.astype(jnp.int32), num_prefixes)
 
   def tile(x):
     return jnp.tile(x, (num_prefixes,) + (1,) * (x.ndim - 1))
 
   warm = jnp.asarray(predictor_warmup, bool)
-  random_keep = jax.random.bernoulli(k_warm, 0.5, (prefix.shape[0], rmask.shape[1]))
-  full = warm & jax.random.bernoulli(k_full, 0.5, prefix.shape)  # read the whole rationale
+  rate = (
+    jax.random.uniform(jax.random.fold_in(k_warm, 1), (prefix.shape[0], 1))
+    if warmup_keep is None
+    else warmup_keep
+  )
+  random_keep = jax.random.uniform(k_warm, (prefix.shape[0], rmask.shape[1])) < rate
+  full = warm & jax.random.bernoulli(k_full, warmup_full, prefix.shape)  # the whole rationale
   keep = jnp.where(
     warm, jnp.where(full[:, None], 1.0, random_keep.astype(jnp.float32)) * tile(rmask), tile(m)
   )
