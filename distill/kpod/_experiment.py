@@ -96,6 +96,9 @@ class KPODConfig:
       example, drawn uniformly from [0, 1]).
     weighting_prefixes: rationale prefixes the answer predictor reads: ``any`` length (the
       paper's) or only the ``whole`` masked rationale.
+    weighting_budget: 0 (the paper's keep probabilities) or a keep rate ρ in (0, 1): the
+      keep logits are centred per rationale at logit(ρ), so that only which tokens to keep is
+      learned (see :class:`TokenWeighting`).
     weighting_positions: position information in the weighting module's self-attention
       (``rotary``, as in the student, or ``none``); without it the final result's digits look
       like every other digit.
@@ -130,6 +133,7 @@ class KPODConfig:
   weighting_warmup_full: float = 0.5
   weighting_warmup_keep: float = 0.5
   weighting_prefixes: Literal["any", "whole"] = "any"
+  weighting_budget: float = 0.0
   weighting_positions: Literal["rotary", "none"] = "rotary"
   num_prefixes: int = 2
   alpha: float = 0.5
@@ -332,6 +336,7 @@ def prepare(
   weigher = TokenWeighting(
     embedding_table(student),
     positions=cfg.weighting_positions,
+    budget=cfg.weighting_budget or None,
     predictor=AnswerPredictor(
       tok.vocab_size,
       dim=64,

@@ -76,6 +76,13 @@ class TokenWeighting(nnx.Module):
       near 1 lets the answer loss protect the keypoints while the mask-ratio loss removes
       filler; starting at 1/2 with a predictor trained from scratch, the straight-through
       answer gradient is too weak and every weight collapses to 0.
+    budget: ``None`` (the paper's parameterisation) or a keep rate ``ρ`` in (0, 1): the logits
+      are centred over each rationale's valid tokens and shifted to ``logit(ρ)``,
+      ``w_j = sigmoid(f_w(e_j) - mean_r f_w(e_r) + logit(ρ))``. Only the tokens' relative
+      order is learned, so the answer loss decides which tokens a budget of about ``ρ R``
+      keeps. Without it the mask-ratio and answer gradients are the same for every token and
+      (normalised by Adam) move all weights together to 0 or to 1, where the sigmoid
+      saturates and no token-specific signal is learned.
     rngs: random streams.
 
   References:
@@ -93,6 +100,7 @@ class TokenWeighting(nnx.Module):
     mlp_hidden: int = 64,
     predictor: AnswerPredictor | None = None,
     initial_keep: float = 0.9,
+    budget: float | None = None,
     rngs: nnx.Rngs,
   ):
     check_ndim("embedding", embedding, 2)
@@ -113,6 +121,9 @@ class TokenWeighting(nnx.Module):
     bias = float(jnp.log(initial_keep) - jnp.log1p(-initial_keep))
     self.fc2 = nnx.Linear(mlp_hidden, 1, bias_init=nnx.initializers.constant(bias), rngs=rngs)
     self.predictor = AnswerPredictor(vocab, rngs=rngs) if predictor is None else predictor
+    if budget is not None and not 0.0 < budget < 1.0:
+      raise ValueError(f"budget must lie in (0, 1), got {budget}")
+    self.budget = budget
 
   def keep_logits(self, rationale_BxR: Array, rationale_mask_BxR: Array) -> Array:
     """Logits ``f_w(e)`` ``(B, R)`` of the keep probabilities (``-inf`` at padding); they rank
@@ -127,7 +138,12 @@ class TokenWeighting(nnx.Module):
       q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
     att_BxRxNxH = jax.nn.dot_product_attention(q, k, val, mask=att_mask)
     e_BxRxD = emb_BxRxD + self.out(att_BxRxNxH.reshape(b, r, d))
-    return jnp.where(valid, self.fc2(jax.nn.gelu(self.fc1(e_BxRxD)))[..., 0], -jnp.inf)
+    logits_BxR = self.fc2(jax.nn.gelu(self.fc1(e_BxRxD)))[..., 0]
+    if self.budget is not None:
+      mean_B = jnp.sum(jnp.where(valid, logits_BxR, 0.0), -1) / jnp.maximum(valid.sum(-1), 1)
+      shift = jnp.log(self.budget) - jnp.log1p(-self.budget)
+      logits_BxR = logits_BxR - mean_B[:, None] + shift
+    return jnp.where(valid, logits_BxR, -jnp.inf)
 
   def keep_probabilities(self, rationale_BxR: Array, rationale_mask_BxR: Array) -> Array:
     """Keep probabilities ``w = sigmoid(f_w(e))`` ``(B, R)`` (0 at padding)."""

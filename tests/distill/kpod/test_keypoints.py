@@ -1,5 +1,5 @@
 """The token weighting module on real (generated) rationales, in a small controlled run: digits
-and operators end above the filler, and the keep probabilities are traced per kind."""
+end above the filler, and the keep probabilities are traced per kind."""
 
 import dataclasses
 
@@ -23,21 +23,28 @@ def prep():
     weighting_pool=3000,
     weighting_steps=500,
     weighting_warmup=300,
+    weighting_budget=0.5,
+    weighting_prefixes="whole",
+    weighting_warmup_full=0.0,
+    weighting_warmup_keep=0.0,
+    alpha=0.05,
     trace_every=100,
   )
   return kpod.prepare(cfg, 0, progress=False)
 
 
-def test_digits_and_operators_are_weighted_above_filler(prep):
+def test_digits_are_weighted_above_filler(prep):
+  # The answer predictor reads the numbers (the final result above all) but cannot compute,
+  # so `+ - *` and `=` are not ranked above the filler (benchmarks/results/distill/kpod.md).
   stats = prep.weight_stats
-  filler = stats["other"][0]
-  assert stats["digit"][0] > filler + 0.05
-  assert stats["+ - *"][0] > filler + 0.05
+  print({k: round(v[0], 3) for k, v in stats.items()})
+  assert stats["digit"][0] > stats["other"][0] + 0.05
+  assert stats["final result"][0] > stats["other"][0] + 0.1
 
 
 def test_trace_records_every_kind_along_training(prep):
   trace = prep.weight_trace
   assert [t["step"] for t in trace] == [0, 100, 200, 300, 400, 500]
   assert set(trace[0]) == {"step", *kpod.TRACE_KINDS}
-  np.testing.assert_allclose(trace[0]["other"], 0.9, atol=0.05)  # initial_keep
+  np.testing.assert_allclose(trace[0]["other"], 0.5, atol=0.05)  # the budget
   assert trace[-1]["digit"] == pytest.approx(prep.weight_stats["digit"][0], abs=0.1)
