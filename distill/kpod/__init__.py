@@ -20,17 +20,21 @@ from distill.kpod._data import (
   rationale_token_weights,
   token_logprobs,
 )
-from distill.kpod._evaluate import exact_match, extract_answer
+from distill.kpod._evaluate import equation_errors, exact_match, extract_answer
 from distill.kpod._experiment import (
-  KINDS,
   METHODS,
   KPODConfig,
   Prepared,
   default_student,
   embedding_table,
   prepare,
-  token_kinds,
   train_method,
+)
+from distill.kpod._keypoints import (
+  KINDS,
+  TRACE_KINDS,
+  token_kinds,
+  trace_point,
   weight_stats_by_kind,
 )
 from distill.kpod._loss import weighted_token_loss
@@ -69,6 +73,7 @@ __all__ = [
   "KINDS",
   "LABELS",
   "NOTES_MARKER",
+  "TRACE_KINDS",
   "METHODS",
   "AnswerPredictor",
   "Calculation",
@@ -88,6 +93,7 @@ __all__ = [
   "embedding_table",
   "encode_student",
   "encode_weighting",
+  "equation_errors",
   "equation_steps",
   "download_gsm8k",
   "download_svamp",
@@ -113,6 +119,7 @@ __all__ = [
   "token_kinds",
   "token_logprobs",
   "token_weighting_loss",
+  "trace_point",
   "train_method",
   "uniform_given_steps",
   "weight_stats_by_kind",

@@ -1,4 +1,5 @@
-"""Exact-match evaluation of generated rationales' final answers."""
+"""Exact-match evaluation of generated rationales' final answers, and a check of the
+arithmetic of their steps (``a + b = c``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from distill.kpod._math_data import format_number
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_EQUATION = re.compile(r"(-?\d+(?:\.\d+)?) ?([-+*/]) ?(-?\d+(?:\.\d+)?) ?= ?(-?\d+(?:\.\d+)?)")
 
 
 def extract_answer(text: str) -> str | None:
@@ -50,3 +52,22 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> np.nda
     [extract_answer(p) == format_number(r) for p, r in zip(predictions, references, strict=True)],
     dtype=bool,
   )
+
+
+def equation_errors(text: str) -> tuple[int, int]:
+  """Checks the arithmetic of every ``a op b = c`` in ``text`` (``op`` one of ``+ - * /``).
+
+  Used both on reference rationales (every one must be right) and on a student's generations,
+  where a wrong step (``41 + 7 = 42``) is the student's error, not the data's.
+
+  Returns:
+    ``(wrong, total)``: equations whose result differs from ``a op b`` (beyond 1e-6
+    relative), and all equations found.
+  """
+  wrong = total = 0
+  for a, op, b, c in _EQUATION.findall(text):
+    x, y, z = float(a), float(b), float(c)
+    value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else float("nan")}[op]
+    total += 1
+    wrong += not abs(value - z) <= 1e-6 * max(1.0, abs(value))
+  return wrong, total

@@ -29,6 +29,8 @@ from distill.kpod._data import (
   rationale_token_weights,
   token_logprobs,
 )
+from distill.kpod._evaluate import equation_errors
+from distill.kpod._keypoints import KINDS, token_kinds, trace_point, weight_stats_by_kind
 from distill.kpod._loss import weighted_token_loss
 from distill.kpod._math_data import MathProblem
 from distill.kpod._problems import ProblemConfig, generate_problems
@@ -88,6 +90,15 @@ class KPODConfig:
       rationale token.
     freeze_predictor: freeze the answer predictor after the warm-up so that only the masks
       learn (trained along, it adapts to ever sparser masks).
+    weighting_warmup_full: fraction of the warm-up examples on which the answer predictor
+      reads the whole unmasked rationale (the others: a random prefix under a random mask).
+    weighting_warmup_keep: keep probability of the warm-up's random masks (0: one rate per
+      example, drawn uniformly from [0, 1]).
+    weighting_prefixes: rationale prefixes the answer predictor reads: ``any`` length (the
+      paper's) or only the ``whole`` masked rationale.
+    weighting_budget: 0 (the paper's keep probabilities) or a keep rate ρ in (0, 1): the
+      keep logits are centred per rationale at logit(ρ), so that only which tokens to keep is
+      learned (see :class:`TokenWeighting`).
     weighting_positions: position information in the weighting module's self-attention
       (``rotary``, as in the student, or ``none``); without it the final result's digits look
       like every other digit.
@@ -97,6 +108,8 @@ class KPODConfig:
     beta: weight β of the diversity term in the stage-wise selection.
     delta_steps: rationale steps Δs added per stage of the progressive schedule.
     curve_size: in-distribution test problems evaluated after every epoch (the curves).
+    trace_every: record the mean keep probability per token kind every this many weighting
+      steps (``Prepared.weight_trace``; 0: never).
   """
 
   num_train: int = 1000
@@ -117,6 +130,10 @@ class KPODConfig:
   weighting_lr: float = 1e-3
   weighting_pool: int = 20000
   freeze_predictor: bool = True
+  weighting_warmup_full: float = 0.5
+  weighting_warmup_keep: float = 0.5
+  weighting_prefixes: Literal["any", "whole"] = "any"
+  weighting_budget: float = 0.0
   weighting_positions: Literal["rotary", "none"] = "rotary"
   num_prefixes: int = 2
   alpha: float = 0.5
@@ -124,6 +141,7 @@ class KPODConfig:
   beta: float = 12.0
   delta_steps: int = 1
   curve_size: int = 32
+  trace_every: int = 100
 
   @classmethod
   def smoke(cls) -> KPODConfig:
@@ -212,6 +230,9 @@ class Prepared:
   weighting_module: TokenWeighting | None = None  # trained; its answer predictor included
   # (max question, max rationale) token lengths the module's inputs were padded to.
   weighting_lengths: tuple[int, int] | None = None
+  # Mean keep probability per token kind on (up to) 256 training rationales, every
+  # `trace_every` weighting steps: [{"step", "digit", "final result", "+ - *", "=", "other"}].
+  weight_trace: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
 
 @functools.cache
@@ -227,7 +248,14 @@ def _adamw(learning_rate: float) -> optax.GradientTransformation:
 
 
 @functools.cache
-def _weighting_loss_fn(alpha: float, num_prefixes: int, freeze_predictor: bool):
+def _weighting_loss_fn(
+  alpha: float,
+  num_prefixes: int,
+  freeze_predictor: bool,
+  warmup_full: float = 0.5,
+  warmup_keep: float = 0.5,
+  prefixes: str = "any",
+):
   """The token weighting module's loss for :class:`NNXTrainer` (one function per setting)."""
 
   def loss_fn(module, batch_and_warmup, key):
@@ -240,6 +268,9 @@ def _weighting_loss_fn(alpha: float, num_prefixes: int, freeze_predictor: bool):
       num_prefixes=num_prefixes,
       predictor_warmup=warm,
       freeze_predictor=jnp.logical_not(warm) if freeze_predictor else False,
+      warmup_full=warmup_full,
+      warmup_keep=warmup_keep or None,
+      prefixes=prefixes,
     )
 
   return loss_fn
@@ -305,6 +336,7 @@ def prepare(
   weigher = TokenWeighting(
     embedding_table(student),
     positions=cfg.weighting_positions,
+    budget=cfg.weighting_budget or None,
     predictor=AnswerPredictor(
       tok.vocab_size,
       dim=64,
@@ -314,13 +346,32 @@ def prepare(
     rngs=nnx.Rngs(seeds.seed_int(seed, "token-weighting-init")),
   )
 
-  wloss = _weighting_loss_fn(cfg.alpha, cfg.num_prefixes, cfg.freeze_predictor)
+  wloss = _weighting_loss_fn(
+    cfg.alpha,
+    cfg.num_prefixes,
+    cfg.freeze_predictor,
+    cfg.weighting_warmup_full,
+    cfg.weighting_warmup_keep,
+    cfg.weighting_prefixes,
+  )
   trainer = NNXTrainer(weigher, _adam(cfg.weighting_lr), wloss)
   rng = seeds.np_rng(seed, "weighting-batches")
   key = seeds.key(seed, "weighting-steps")
-  losses = []
+  losses, trace = [], []
+  probe = np.arange(min(256, len(train)))
+
+  def keep_probs(rows):
+    return rationale_token_weights(
+      np.asarray(
+        trainer.model.keep_probabilities(wbatch.rationale[rows], wbatch.rationale_mask[rows])
+      ),
+      WeightingBatch(*(x[rows] for x in wbatch)),
+    )
+
   bar = progress_bar(cfg.weighting_steps, desc="token weighting", disable=not progress)
   for s in range(cfg.weighting_steps):
+    if cfg.trace_every and s % cfg.trace_every == 0:
+      trace.append(trace_point(s, tok, [train[i] for i in probe], keep_probs(probe)))
     if cfg.freeze_predictor and s == cfg.weighting_warmup:
       # A fresh Adam state: the frozen predictor's zero gradients then give exactly zero
       # updates (carried-over moments would keep moving it).
@@ -332,18 +383,14 @@ def prepare(
     bar.update()
   bar.close()
   weigher = trainer.model
-  w_pad = np.concatenate(
-    [
-      np.asarray(
-        weigher.keep_probabilities(
-          wbatch.rationale[i : i + 256], wbatch.rationale_mask[i : i + 256]
-        )
-      )
-      for i in range(0, len(train), 256)
-    ]
-  )
-  weights = rationale_token_weights(w_pad, wbatch)
+  weights = [
+    w for i in range(0, len(train), 256) for w in keep_probs(np.arange(i, min(i + 256, len(train))))
+  ]
   stats = weight_stats_by_kind(tok, train, weights)
+  if cfg.trace_every:
+    trace.append(
+      trace_point(cfg.weighting_steps, tok, [train[i] for i in probe], keep_probs(probe))
+    )
 
   # 2. Step difficulties under the student before distillation; clusters of the questions.
   n_steps = np.asarray([len(p.steps) for p in train])
@@ -371,40 +418,8 @@ def prepare(
     KPODSchedule(d_unif, clusters, **kw),
     weigher,
     (max_q, max_r),
+    trace,
   )
-
-
-def token_kinds(words: list[str]) -> list[str]:
-  """Kind of each rationale word: ``"final result"`` (digits after the last ``=``),
-  ``"result"`` (digits after another ``=``), ``"operand"`` (other digits), ``"operator"``
-  (``+ - * =``) or ``"other"``."""
-  last_eq = max((i for i, w in enumerate(words) if w == "="), default=len(words))
-  kinds, after_eq = [], False
-  for i, w in enumerate(words):
-    if w.isdigit():
-      kinds.append("final result" if i > last_eq else "result" if after_eq else "operand")
-    else:
-      after_eq = w == "=" or (after_eq and w not in (".", ","))
-      kinds.append("operator" if w in ("+", "-", "*", "=") else "other")
-  return kinds
-
-
-KINDS = ("operand", "result", "final result", "operator", "other")
-
-
-def weight_stats_by_kind(
-  tok: WordTokenizer, problems: list[MathProblem], weights: list[np.ndarray]
-) -> dict[str, tuple[float, float, int]]:
-  """Mean, std and count of the token weights of each kind of :func:`token_kinds`, plus
-  ``"digit"`` (all digits together)."""
-  kinds: dict[str, list[float]] = {k: [] for k in ("digit",) + KINDS}
-  for p, w in zip(problems, weights, strict=True):
-    words = [tok.itos[i] for s in p.steps for i in tok.encode(s)]
-    for kind, x in zip(token_kinds(words), w, strict=True):
-      kinds[kind].append(float(x))
-      if kind in ("operand", "result", "final result"):
-        kinds["digit"].append(float(x))
-  return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in kinds.items() if v}
 
 
 def train_method(
@@ -417,6 +432,11 @@ def train_method(
   metrics_log: MetricsLog | None = None,
 ) -> dict[str, Any]:
   """Trains a fresh copy of the initial student with ``method``; returns accuracies and curves.
+
+  The result holds ``sample`` (the student's greedy generation for the first test problem)
+  beside ``sample_reference`` (that problem's reference rationale), and ``step_arithmetic``,
+  the fraction of the equations in the student's in-distribution generations whose arithmetic
+  is right (the references' always is).
 
   Methods: ``answer_only`` (question -> answer), ``cot`` (uniform loss on the rationale and
   answer), ``weighting`` (KPOD token weights, whole rationale), ``progressive`` (KPOD schedule
@@ -480,6 +500,8 @@ def train_method(
   model = trainer.model
   acc_id, texts = evaluate_exact_match(model, prep.tok, prep.test, max_len=prep.max_len)
   acc_ood, _ = evaluate_exact_match(model, prep.tok, prep.ood, max_len=prep.max_len)
+  wrong, total = np.sum([equation_errors(t) for t in texts], axis=0)
+  reference = prep.test[0]
   return {
     "method": method,
     "seed": seed,
@@ -489,5 +511,7 @@ def train_method(
     "losses": losses,
     "generated_fraction": generated_fraction,
     "sample": texts[0],
+    "sample_reference": " ".join([*reference.steps, "####", reference.answer]),
+    "step_arithmetic": float(1.0 - wrong / total) if total else float("nan"),
     "train_seconds": time.perf_counter() - t0,
   }

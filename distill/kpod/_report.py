@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from distill.kpod._experiment import METHODS, KPODConfig
+from distill.kpod._keypoints import TRACE_KINDS
 from fira_jax.lab.results import group_runs, markdown_table
 from fira_jax.lab.stats import fmt_pm, paired_by_key
 
@@ -96,6 +97,7 @@ def _setup(cfg: KPODConfig) -> str:
 
 
 def _accuracy_table(by_method: dict[str, list[dict]]) -> list[str]:
+  arithmetic = all("step_arithmetic" in r["metrics"] for rs in by_method.values() for r in rs)
   rows = []
   for m, rs in by_method.items():
     per = ", ".join(
@@ -110,7 +112,11 @@ def _accuracy_table(by_method: dict[str, list[dict]]) -> list[str]:
         f"{np.mean(_metric(rs, 'train_seconds')):.0f}",
       ]
     )
+    if arithmetic:
+      rows[-1].insert(3, fmt_pm(_metric(rs, "step_arithmetic"), scale=100, digits=1))
   header = ["method", "in distribution", "longer chains (OOD)", "per seed (ID / OOD)"]
+  if arithmetic:
+    header.insert(3, "right equations in ID generations")
   return [
     "## Exact-match accuracy (%), mean ± std over seeds",
     "",
@@ -167,19 +173,45 @@ def _weights_table(runs: Sequence[dict]) -> list[str]:
   }
   if not stats:
     return []
+  split = all("=" in st for st in stats.values())  # runs that record `+ - *` and `=` apart
+  kinds = (*_KINDS[:4], "+ - *", "=", "other") if split else _KINDS
   rows = [
-    [seed, *(f"{st[k][0]:.3f} ± {st[k][1]:.3f} ({st[k][2]:,})" if k in st else "–" for k in _KINDS)]
+    [seed, *(f"{st[k][0]:.3f} ± {st[k][1]:.3f} ({st[k][2]:,})" if k in st else "–" for k in kinds)]
     for seed, st in sorted(stats.items())
   ]
   header = ["seed", "all digits", "operand digits", "result digits", "final-result digits"]
+  header += ["`+ - *`", "`=`"] if split else ["operators (`+ - * =`)"]
   return [
     "",
     "## Learned token weights (keep probability on the training rationales, mean ± std)",
     "",
     "Digits are split into operands, results (after an `=`) and the final result (after the "
-    "last `=`, the number the answer repeats); counts in parentheses.",
+    "last `=`, the number the answer repeats); other tokens are the filler (words, names, "
+    "punctuation); counts in parentheses.",
     "",
-    markdown_table([*header, "operators (`+ - * =`)", "other tokens"], rows),
+    markdown_table([*header, "other tokens"], rows),
+    *_trace_table(runs),
+  ]
+
+
+def _trace_table(runs: Sequence[dict]) -> list[str]:
+  """Mean keep probability per token kind along the weighting module's training."""
+  traces = {
+    r["seed"]: r["metrics"]["weight_trace"] for r in runs if r["metrics"].get("weight_trace")
+  }
+  if not traces:
+    return []
+  by_step = group_runs([t for trace in traces.values() for t in trace], lambda t: t["step"])
+  rows = [
+    [step, *(f"{np.mean([t[k] for t in points]):.3f}" for k in TRACE_KINDS)]
+    for step, points in sorted(by_step.items())
+  ]
+  return [
+    "",
+    f"Keep probability per kind along the module's training (first 256 training rationales, "
+    f"mean over {len(traces)} seed{'s' if len(traces) != 1 else ''}):",
+    "",
+    markdown_table(["step", "digits", "final-result digits", "`+ - *`", "`=`", "other"], rows),
   ]
 
 
@@ -193,6 +225,19 @@ def _paper_table() -> list[str]:
     "",
     markdown_table(["method", *PAPER["KPOD"]], rows),
   ]
+
+
+def _sample_lines(kpod_runs: Sequence[dict], seed: int, sample: str) -> list[str]:
+  """The KPOD student's generation for the first test problem, beside the reference."""
+  lines = [
+    f"Sample generation (the KPOD student's greedy decoding, seed {seed}, first test problem; "
+    f"its arithmetic errors are the student's): `{sample}`",
+    "",
+  ]
+  reference = kpod_runs[0]["metrics"].get("sample_reference") if kpod_runs else None
+  if reference:
+    lines += [f"Reference rationale (the generator's; every step checked): `{reference}`", ""]
+  return lines
 
 
 def render_report(
@@ -254,8 +299,7 @@ def render_report(
     "here a tiny student learns arithmetic from scratch on synthetic rationales, so only the "
     "ordering of the methods is comparable, not the accuracies.",
     "",
-    f"Sample generation (KPOD, seed {sample_seed}, first test problem): `{sample}`",
-    "",
+    *_sample_lines(kpod, sample_seed, sample),
   ]
   return "\n".join(lines)
 

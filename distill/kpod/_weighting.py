@@ -76,6 +76,13 @@ class TokenWeighting(nnx.Module):
       near 1 lets the answer loss protect the keypoints while the mask-ratio loss removes
       filler; starting at 1/2 with a predictor trained from scratch, the straight-through
       answer gradient is too weak and every weight collapses to 0.
+    budget: ``None`` (the paper's parameterisation) or a keep rate ``ρ`` in (0, 1): the logits
+      are centred over each rationale's valid tokens and shifted to ``logit(ρ)``,
+      ``w_j = sigmoid(f_w(e_j) - mean_r f_w(e_r) + logit(ρ))``. Only the tokens' relative
+      order is learned, so the answer loss decides which tokens a budget of about ``ρ R``
+      keeps. Without it the mask-ratio and answer gradients are the same for every token and
+      (normalised by Adam) move all weights together to 0 or to 1, where the sigmoid
+      saturates and no token-specific signal is learned.
     rngs: random streams.
 
   References:
@@ -93,6 +100,7 @@ class TokenWeighting(nnx.Module):
     mlp_hidden: int = 64,
     predictor: AnswerPredictor | None = None,
     initial_keep: float = 0.9,
+    budget: float | None = None,
     rngs: nnx.Rngs,
   ):
     check_ndim("embedding", embedding, 2)
@@ -113,6 +121,9 @@ class TokenWeighting(nnx.Module):
     bias = float(jnp.log(initial_keep) - jnp.log1p(-initial_keep))
     self.fc2 = nnx.Linear(mlp_hidden, 1, bias_init=nnx.initializers.constant(bias), rngs=rngs)
     self.predictor = AnswerPredictor(vocab, rngs=rngs) if predictor is None else predictor
+    if budget is not None and not 0.0 < budget < 1.0:
+      raise ValueError(f"budget must lie in (0, 1), got {budget}")
+    self.budget = budget
 
   def keep_logits(self, rationale_BxR: Array, rationale_mask_BxR: Array) -> Array:
     """Logits ``f_w(e)`` ``(B, R)`` of the keep probabilities (``-inf`` at padding); they rank
@@ -127,7 +138,12 @@ class TokenWeighting(nnx.Module):
       q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
     att_BxRxNxH = jax.nn.dot_product_attention(q, k, val, mask=att_mask)
     e_BxRxD = emb_BxRxD + self.out(att_BxRxNxH.reshape(b, r, d))
-    return jnp.where(valid, self.fc2(jax.nn.gelu(self.fc1(e_BxRxD)))[..., 0], -jnp.inf)
+    logits_BxR = self.fc2(jax.nn.gelu(self.fc1(e_BxRxD)))[..., 0]
+    if self.budget is not None:
+      mean_B = jnp.sum(jnp.where(valid, logits_BxR, 0.0), -1) / jnp.maximum(valid.sum(-1), 1)
+      shift = jnp.log(self.budget) - jnp.log1p(-self.budget)
+      logits_BxR = logits_BxR - mean_B[:, None] + shift
+    return jnp.where(valid, logits_BxR, -jnp.inf)
 
   def keep_probabilities(self, rationale_BxR: Array, rationale_mask_BxR: Array) -> Array:
     """Keep probabilities ``w = sigmoid(f_w(e))`` ``(B, R)`` (0 at padding)."""
@@ -164,6 +180,9 @@ def token_weighting_loss(
   num_prefixes: int = 4,
   predictor_warmup: ArrayLike = False,
   freeze_predictor: ArrayLike = False,
+  warmup_full: float = 0.5,
+  warmup_keep: float | None = 0.5,
+  prefixes: str = "any",
 ) -> tuple[Array, dict[str, Array]]:
   r"""KPOD mask-learning objective :math:`L_k = L_p + \alpha L_m`.
 
@@ -185,8 +204,9 @@ def token_weighting_loss(
     gumbel_temperature: ``τ`` of the Gumbel-Softmax.
     num_prefixes: prefixes drawn per example.
     predictor_warmup: when true (may be traced), only ``L_p`` is minimised and the predictor
-      reads, for half of the examples, the whole unmasked rationale, for the other half a
-      random prefix under a random mask (each token kept with probability 1/2). The paper
+      reads, for a fraction ``warmup_full`` of the examples, the whole unmasked rationale, for
+      the others a random prefix under a random mask (each token kept with probability
+      ``warmup_keep``). The paper
       starts from a pretrained predictor; one trained from scratch must first learn to read
       the rationale (where the answer often stands only at the end), otherwise ``L_m`` drives
       every weight to 0 before ``L_p`` carries any signal.
@@ -195,12 +215,27 @@ def token_weighting_loss(
       trained from scratch adapts to ever sparser masks until reading the rationale no longer
       pays (measured in ``benchmarks/results/distill/kpod.md``); a pretrained one, as in the paper,
       need not be frozen.
+    warmup_full: fraction of the warm-up examples that show the whole unmasked rationale
+      (0.5 by default). Those teach the predictor to read the answer off the final result;
+      with 0 it is trained only on what the masks are later scored on, random prefixes
+      under random masks, so that keeping a token never hurts it on average.
+    warmup_keep: keep probability of the warm-up's random masks; ``None`` draws one rate per
+      example uniformly from ``[0, 1]``, so the predictor sees every sparsity the learned
+      masks may reach.
+    prefixes: ``"any"`` (the paper's: the answer is predicted from prefixes of every length
+      ``k``) or ``"whole"`` (``k = R`` only: from the whole masked rationale). A predictor
+      trained from scratch cannot finish partial reasoning, so on prefixes it gains nothing
+      from intermediate numbers and the masks learn to drop everything; on whole rationales
+      whose final result is sometimes masked (``warmup_full < 1``) it learns to use the last
+      step's operands, operator and the intermediate results.
 
   Returns:
     ``(loss, {"answer_loss", "keep_ratio"})`` batch means.
   """
   if num_prefixes < 1:
     raise ValueError(f"num_prefixes must be >= 1, got {num_prefixes}")
+  if prefixes not in ("any", "whole"):
+    raise ValueError(f"prefixes must be 'any' or 'whole', got {prefixes!r}")
   rmask = batch.rationale_mask.astype(jnp.float32)
   n_tokens = rmask.sum(-1)
   k_mask, k_prefix, k_warm, k_full = jax.random.split(key, 4)
@@ -208,13 +243,20 @@ def token_weighting_loss(
   m = gumbel_keep_mask(k_mask, w, temperature=gumbel_temperature) * rmask
   u = jax.random.uniform(k_prefix, (num_prefixes, w.shape[0]))
   prefix = jnp.floor(u * (n_tokens + 1)).astype(jnp.int32).reshape(-1)
+  if prefixes == "whole":
+    prefix = jnp.tile(n_tokens.astype(jnp.int32), num_prefixes)
 
   def tile(x):
     return jnp.tile(x, (num_prefixes,) + (1,) * (x.ndim - 1))
 
   warm = jnp.asarray(predictor_warmup, bool)
-  random_keep = jax.random.bernoulli(k_warm, 0.5, (prefix.shape[0], rmask.shape[1]))
-  full = warm & jax.random.bernoulli(k_full, 0.5, prefix.shape)  # read the whole rationale
+  rate = (
+    jax.random.uniform(jax.random.fold_in(k_warm, 1), (prefix.shape[0], 1))
+    if warmup_keep is None
+    else warmup_keep
+  )
+  random_keep = jax.random.uniform(k_warm, (prefix.shape[0], rmask.shape[1])) < rate
+  full = warm & jax.random.bernoulli(k_full, warmup_full, prefix.shape)  # the whole rationale
   keep = jnp.where(
     warm, jnp.where(full[:, None], 1.0, random_keep.astype(jnp.float32)) * tile(rmask), tile(m)
   )

@@ -156,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
       )
       metrics = {k: v for k, v in r.items() if k not in ("method", "seed", "losses")}
       metrics["weight_stats"] = prep.weight_stats
+      if getattr(prep, "weight_trace", None):
+        metrics["weight_trace"] = prep.weight_trace
       record = make_record(method, seed, cfg.to_dict(), metrics, command=command, machine=machine)
       append_run(out_runs, record)
       runs.append(record)

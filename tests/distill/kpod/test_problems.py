@@ -57,3 +57,26 @@ def test_tokenizer_roundtrip_splits_digits():
   assert tok.decode([*tok.encode("7 ."), tok.eos_id, *tok.encode("8")]) == "7 ."
   assert np.all(np.asarray(tok.encode("unseenword")) == tok.stoi["<unk>"])
   assert tok.decode(tok.encode("1 qqq 2")) == "1 <unk> 2"
+
+
+@pytest.mark.parametrize(
+  "cfg",
+  [
+    kpod.KPODConfig().problems,
+    kpod.KPODConfig().problems.longer_chains(2),
+    kpod.ProblemConfig(min_steps=1, max_steps=6, max_value=999, max_operand=99),
+  ],
+)
+def test_every_generated_equation_is_right(cfg):
+  # The reference rationales the student is distilled from: every `a op b = c` must hold
+  # (a wrong step in a report's sample generation is the student's, not the data's).
+  for p in kpod.generate_problems(2000, cfg, seed=5):
+    wrong, total = kpod.equation_errors(" ".join(p.steps))
+    assert wrong == 0 and total == len(p.steps)
+
+
+def test_equation_errors_finds_the_wrong_steps():
+  text = "sam buys 7 more , so 41 + 7 = 42 . sam doubles them , so 42 * 2 = 84 . #### 84"
+  assert kpod.equation_errors(text) == (1, 2)
+  assert kpod.equation_errors("8 / 4 = 2. 3 - 5 = -2.") == (0, 2)
+  assert kpod.equation_errors("no equation") == (0, 0)

@@ -151,3 +151,33 @@ def test_freeze_predictor_stops_its_gradient_only(freeze):
     kpod.token_weighting_loss(module, batch, jax.random.key(3))[0],
     rtol=1e-6,
   )  # freezing changes gradients, not the value
+
+
+def test_budget_centres_the_keep_logits_per_rationale():
+  emb = jax.random.normal(jax.random.key(0), (V, 32))
+  module = kpod.TokenWeighting(emb, budget=0.3, rngs=nnx.Rngs(0))
+  batch, _ = _synthetic_batch(np.random.default_rng(0), 3)
+  mask = batch.rationale_mask.at[:, 6:].set(False)
+  logits = np.asarray(module.keep_logits(batch.rationale, mask))
+  np.testing.assert_allclose(logits[:, :6].mean(1), np.log(0.3 / 0.7), atol=1e-5)
+  assert np.all(np.isneginf(logits[:, 6:]))
+  with pytest.raises(ValueError, match="budget must lie in"):
+    kpod.TokenWeighting(emb, budget=1.0, rngs=nnx.Rngs(0))
+
+
+def test_whole_prefixes_and_warmup_switches():
+  module = _module()
+  batch, _ = _synthetic_batch(np.random.default_rng(2), 8)
+  key = jax.random.key(5)
+  with pytest.raises(ValueError, match="prefixes must be"):
+    kpod.token_weighting_loss(module, batch, key, prefixes="some")
+  # Random warm-up masks that keep every token, read whole: the full-rationale warm-up loss.
+  whole = kpod.token_weighting_loss(
+    module, batch, key, predictor_warmup=True, warmup_full=0.0, warmup_keep=1.0, prefixes="whole"
+  )[0]
+  full = kpod.token_weighting_loss(module, batch, key, predictor_warmup=True, warmup_full=1.0)[0]
+  np.testing.assert_allclose(whole, full, rtol=1e-5)
+  partial = kpod.token_weighting_loss(
+    module, batch, key, predictor_warmup=True, warmup_full=0.0, warmup_keep=None
+  )[0]
+  assert np.isfinite(float(partial)) and not np.isclose(float(partial), float(full))
