@@ -14,6 +14,8 @@ priority under one time budget), run on 2 shared CPU cores:
 The first small setting (S-L only, two seeds, 6 test episodes) is kept beside it
 (``plankd_cpu_small.md``):
   nice -n 10 env PYTHONPATH=. python benchmarks/distill/plankd_compare.py --cpu-small
+With ``--report-only`` a preset only re-renders its report from the runs file (and measures the
+latencies again).
 The full grid of the issue (400 training episodes, 10 epochs, 3 sizes × 6 methods × 3 seeds,
 50 test episodes; hours on a CPU, about 1 h of simulator time for the closed loop):
   PYTHONPATH=. python benchmarks/distill/plankd_compare.py
@@ -125,7 +127,8 @@ def latency_note(repeats: int = 200) -> str:
 def main(argv: list[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   preset = next((p for p in PRESETS if p in argv), None)
-  argv = [a for a in argv if a not in PRESETS]
+  report_only = "--report-only" in argv
+  argv = [a for a in argv if a not in PRESETS and a != "--report-only"]
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   cli.add_arguments(parser)
   command = f"{FULL} {shlex.join(argv + ([preset] if preset else []))}".strip()
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = from_args(GridConfig, probe, sizes=sizes, seeds=seeds, methods=tuple(methods_all))
     expected = grid.cells()
   notes = NOTES.format(setting=setting, command=command, full=FULL) + EXTRA.get(preset, "")
-  for methods in passes:
+  for methods in [] if report_only else passes:
     args = parser.parse_args(base + (["--methods", *methods] if methods else []) + argv)
     args.notes, args.expected = notes, expected
     if budget is not None:
