@@ -56,6 +56,10 @@ def _episode_means(runs: Sequence[dict]) -> dict[str, float]:
   return {k: float(np.mean(v)) for k, v in per.items()}
 
 
+def _ds(run: dict) -> float:
+  return float(field(run, "metrics.driving_score"))
+
+
 def _not_run(runs: Sequence[dict], expected: Sequence[tuple[str, str, int]]) -> list[str]:
   """``expected`` (method, size, seed) cells without a run, as "method size: seeds ..."."""
   have = {(r["method"], field(r, "settings.size"), int(r["seed"])) for r in runs}
@@ -119,12 +123,29 @@ def render_report(
       d = paired_by_key(_episode_means(other), _episode_means(ref))
       if d is not None:
         name = "alone" if base == "alone" else METHOD_NAMES[base]
-        deltas.append([size, f"{METHOD_NAMES[method]} − {name}", d.fmt(1), str(d.n)])
+        by_seed = paired_by_key(*({r["seed"]: _ds(r) for r in rs} for rs in (other, ref)))
+        deltas.append(
+          [
+            size,
+            f"{METHOD_NAMES[method]} − {name}",
+            d.fmt(1),
+            str(d.n),
+            by_seed.fmt(1),
+            str(by_seed.n),
+          ]
+        )
   if deltas:
     lines += [
-      "## Paired differences in driving score (95% interval, paired by test episode)",
+      "## Paired differences in driving score (95% intervals)",
       "",
-      markdown_table(["size", "difference", "Δ DS", "episodes"], deltas),
+      "By test episode: each episode's score averaged over the training seeds both sides have "
+      "(the spread between test scenes only). By training seed: each seed's driving score "
+      "(the spread between training runs, with very few degrees of freedom).",
+      "",
+      markdown_table(
+        ["size", "difference", "Δ DS by episode", "episodes", "Δ DS by training seed", "seeds"],
+        deltas,
+      ),
       "",
     ]
   gaps = _not_run(runs, expected)

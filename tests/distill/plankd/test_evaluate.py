@@ -51,5 +51,6 @@ def test_report_pairs_plankd_with_alone_by_test_episode():
   text = render_report(runs, title="t", expected=expected)
   assert "| S-S | PlanKD + plain L1, feasible margin − alone | +1.0 [" in text
   assert "| S-S | PlanKD + plain L1, feasible margin − PlanKD (P) | -4.7 [" in text
+  assert "| 3 | +1.0 | 1 |" in text  # by training seed: only seed 0 is shared
   assert "- PlanKD + plain L1, feasible margin S-S: seeds 2" in text
   assert "- output KD (B2) S-S: seeds 0" in text and "student alone (B1) S-S" not in text
