@@ -55,7 +55,8 @@ class GridConfig:
     methods: student methods.
     seeds: training seeds.
     budget_s: wall-clock budget in seconds: a student run is skipped (and reported as not run)
-      when the time spent so far plus the last duration of a run of its size would exceed it.
+      when the time spent so far plus the last duration of a run of its size (else the longest
+      run so far) would exceed it.
       ``None``: no budget.
   """
 
@@ -236,7 +237,9 @@ def run_grid(
     if (method, size, seed) in done:
       continue
     began = time.perf_counter()
-    if grid.budget_s is not None and began - start + last_s.get(size, 0.0) > grid.budget_s:
+    # the last run of this size, else the longest run so far, estimates the next one
+    estimate = last_s.get(size, max(last_s.values(), default=0.0))
+    if grid.budget_s is not None and began - start + estimate > grid.budget_s:
       print(f"{method} {size} seed {seed}: skipped, over the {grid.budget_s:.0f} s budget")
       if skipped is not None:
         skipped.append((method, size, seed))
