@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import time
 from collections.abc import Callable, Sequence
 
 import jax
@@ -53,6 +54,10 @@ class GridConfig:
     sizes: student sizes.
     methods: student methods.
     seeds: training seeds.
+    budget_s: wall-clock budget in seconds: a student run is skipped (and reported as not run)
+      when the time spent so far plus the last duration of a run of its size (else the longest
+      run so far) would exceed it.
+      ``None``: no budget.
   """
 
   train_episodes: int = 400
@@ -68,6 +73,11 @@ class GridConfig:
     "plankd",
   )
   seeds: tuple[int, ...] = (0, 1, 2)
+  budget_s: float | None = None
+
+  def cells(self) -> list[tuple[str, str, int]]:
+    """The student runs of the grid as ``(method, size, seed)``, in the order they run."""
+    return [(m, z, s) for s in self.seeds for z in self.sizes for m in self.methods]
 
   def check(self) -> None:
     """Raises ``ValueError`` on an impossible grid."""
@@ -83,6 +93,8 @@ class GridConfig:
       raise ValueError(
         f"unknown methods {bad}; choose from {[m for m in METHODS if m != 'teacher']}"
       )
+    if self.budget_s is not None and self.budget_s <= 0:
+      raise ValueError(f"budget_s must be > 0, got {self.budget_s}")
 
 
 def save_planner(planner: Planner, size: str, path: str | pathlib.Path) -> None:
@@ -163,9 +175,16 @@ def run_grid(
   command: str,
   progress: bool = True,
   on_run: Callable[[dict], None] | None = None,
+  skipped: list | None = None,
 ) -> list[dict]:
-  """Runs (or resumes) the grid; appends one record per finished planner to ``runs_file``."""
+  """Runs (or resumes) the grid; appends one record per finished planner to ``runs_file``.
+
+  Student runs that the time budget ``grid.budget_s`` no longer fits are appended to
+  ``skipped`` as ``(method, size, seed)``.
+  """
   grid.check()
+  start = time.perf_counter()
+  last_s: dict[str, float] = {}
   work, runs_file = pathlib.Path(work), pathlib.Path(runs_file)
   done = set()
   if runs_file.exists():
@@ -204,39 +223,28 @@ def run_grid(
     if on_run is not None:
       on_run(record)
 
+  common = {"config": config, "scene": scene, "log": log, "progress": progress}
   teacher_path = work / f"teacher_{grid.train_episodes}_{config.epochs}.npz"
   if teacher_path.exists():
     teacher, _ = load_planner(teacher_path)
     info = {}
   else:
-    teacher, info = train(
-      "teacher",
-      "teacher",
-      train_set,
-      seed=0,
-      config=config,
-      scene=scene,
-      log=log,
-      progress=progress,
-    )
+    teacher, info = train("teacher", "teacher", train_set, seed=0, **common)
     save_planner(teacher, "teacher", teacher_path)
   if ("teacher", "teacher", 0) not in done:
     finish("teacher", "teacher", 0, teacher, info)
-  for seed in grid.seeds:
-    for size in grid.sizes:
-      for method in grid.methods:
-        if (method, size, seed) in done:
-          continue
-        planner, info = train(
-          method,
-          size,
-          train_set,
-          seed=seed,
-          config=config,
-          scene=scene,
-          teacher=teacher,
-          log=log,
-          progress=progress,
-        )
-        finish(method, size, seed, planner, info)
+  for method, size, seed in grid.cells():
+    if (method, size, seed) in done:
+      continue
+    began = time.perf_counter()
+    # the last run of this size, else the longest run so far, estimates the next one
+    estimate = last_s.get(size, max(last_s.values(), default=0.0))
+    if grid.budget_s is not None and began - start + estimate > grid.budget_s:
+      print(f"{method} {size} seed {seed}: skipped, over the {grid.budget_s:.0f} s budget")
+      if skipped is not None:
+        skipped.append((method, size, seed))
+      continue
+    planner, info = train(method, size, train_set, seed=seed, teacher=teacher, **common)
+    finish(method, size, seed, planner, info)
+    last_s[size] = time.perf_counter() - began
   return read_runs(runs_file, key=RUN_KEY)

@@ -24,6 +24,7 @@ __all__ = [
   "INVALID_WAYPOINT",
   "safety_scores",
   "waypoint_ranking_loss",
+  "feasible_margin",
   "attention_entropy_term",
   "attentive_waypoint_loss",
   "vib_features",
@@ -142,6 +143,31 @@ def waypoint_ranking_loss(
   return jnp.sum(jnp.where(keep, hinge, 0.0), axis=(1, 2)) / jnp.maximum(
     jnp.sum(keep, axis=(1, 2)), 1
   )
+
+
+def feasible_margin(num_waypoints: int) -> float:
+  r"""The largest ranking margin that attention weights summing to 1 can satisfy.
+
+  With :math:`K` waypoints of distinct safety scores, every ordered pair of consecutive ranks
+  needs :math:`a_{(i)} - a_{(i+1)} \ge \delta`, so :math:`a_{(i)} \ge (K - i)\,\delta` and
+  :math:`\sum_i a_{(i)} \ge \delta K(K-1)/2`. Hence
+
+  .. math::
+    \delta_{\max} = \frac{2}{K(K-1)}
+
+  (1/45 ≈ 0.022 for the official :math:`K = 10`; the official :math:`\delta = 0.1` is feasible
+  only up to :math:`K = 5`). Above it :func:`waypoint_ranking_loss` can never be met by a
+  distribution and keeps pushing the mass onto the top-scored waypoint.
+
+  Args:
+    num_waypoints: :math:`K \ge 2`.
+
+  Returns:
+    :math:`2 / (K(K-1))`.
+  """
+  if int(num_waypoints) != num_waypoints or num_waypoints < 2:
+    raise ValueError(f"num_waypoints must be an integer >= 2, got {num_waypoints}")
+  return 2.0 / (num_waypoints * (num_waypoints - 1))
 
 
 def attention_entropy_term(attention: ArrayLike, *, eps: float = 1e-8) -> Array:

@@ -11,7 +11,7 @@ import numpy as np
 from fira_jax.lab.results import field, group_runs, markdown_table
 from fira_jax.lab.stats import fmt_pm, paired_by_key
 
-__all__ = ["RUN_KEY", "METHOD_NAMES", "render_report", "write_report"]
+__all__ = ["RUN_KEY", "METHOD_NAMES", "PAIRS", "render_report", "write_report"]
 
 RUN_KEY = ("method", "settings.size", "seed")
 METHOD_NAMES = {
@@ -23,7 +23,19 @@ METHOD_NAMES = {
   "attention_only": "PlanKD, attention only (A2)",
   "plankd": "PlanKD (P)",
   "plankd_sg": "PlanKD, L_w on sg(attention)",
+  "plankd_fix": "PlanKD + plain L1, feasible margin",
 }
+# Paired driving-score differences shown: (method, baseline).
+PAIRS = (
+  ("plankd", "alone"),
+  ("plankd_fix", "alone"),
+  ("plankd_fix", "plankd"),
+  ("plankd_sg", "alone"),
+  ("ib_only", "alone"),
+  ("attention_only", "alone"),
+  ("output_kd", "alone"),
+  ("feature_kd", "alone"),
+)
 _COLUMNS = (
   ("driving_score", "DS", 1.0, 1),
   ("route_completion", "RC %", 1.0, 1),
@@ -44,9 +56,33 @@ def _episode_means(runs: Sequence[dict]) -> dict[str, float]:
   return {k: float(np.mean(v)) for k, v in per.items()}
 
 
-def render_report(runs: Sequence[dict], *, title: str, notes: str = "") -> str:
+def _ds(run: dict) -> float:
+  return float(field(run, "metrics.driving_score"))
+
+
+def _not_run(runs: Sequence[dict], expected: Sequence[tuple[str, str, int]]) -> list[str]:
+  """``expected`` (method, size, seed) cells without a run, as "method size: seeds ..."."""
+  have = {(r["method"], field(r, "settings.size"), int(r["seed"])) for r in runs}
+  missing: dict[tuple[str, str], list[int]] = {}
+  for method, size, seed in expected:
+    if (method, size, int(seed)) not in have:
+      missing.setdefault((method, size), []).append(int(seed))
+  return [
+    f"{METHOD_NAMES.get(m, m)} {z}: seeds {', '.join(map(str, s))}" for (m, z), s in missing.items()
+  ]
+
+
+def render_report(
+  runs: Sequence[dict],
+  *,
+  title: str,
+  notes: str = "",
+  expected: Sequence[tuple[str, str, int]] = (),
+) -> str:
   """The Markdown report: one table per planner size, rows by method, the paired differences
-  PlanKD − student alone over test episodes, and the teacher's row."""
+  (PlanKD − student alone and the rest of :data:`PAIRS`) over test episodes, on the training
+  seeds both sides have, the teacher's row,
+  and the ``expected`` (method, size, seed) runs that are missing (e.g. over a time budget)."""
   order = list(METHOD_NAMES)
   groups = group_runs(runs, ("settings.size", "method"))
   sizes = []
@@ -77,21 +113,44 @@ def render_report(runs: Sequence[dict], *, title: str, notes: str = "") -> str:
     )
     lines += [f"## {size} ({params:,} parameters)" if isinstance(params, int) else f"## {size}", ""]
     lines += [markdown_table(header, rows), ""]
-    alone = groups.get((size, "alone"))
-    for method in ("plankd", "plankd_sg", "ib_only", "attention_only", "output_kd", "feature_kd"):
-      other = groups.get((size, method))
-      if not alone or not other:
+    for method, base in PAIRS:
+      other, ref = groups.get((size, method)), groups.get((size, base))
+      if not ref or not other:
         continue
-      d = paired_by_key(_episode_means(other), _episode_means(alone))
+      common = {r["seed"] for r in other} & {r["seed"] for r in ref}
+      other = [r for r in other if r["seed"] in common]
+      ref = [r for r in ref if r["seed"] in common]
+      d = paired_by_key(_episode_means(other), _episode_means(ref))
       if d is not None:
-        deltas.append([size, f"{METHOD_NAMES[method]} − alone", d.fmt(1), str(d.n)])
+        name = "alone" if base == "alone" else METHOD_NAMES[base]
+        by_seed = paired_by_key(*({r["seed"]: _ds(r) for r in rs} for rs in (other, ref)))
+        deltas.append(
+          [
+            size,
+            f"{METHOD_NAMES[method]} − {name}",
+            d.fmt(1),
+            str(d.n),
+            by_seed.fmt(1),
+            str(by_seed.n),
+          ]
+        )
   if deltas:
     lines += [
-      "## Paired differences in driving score (95% interval, paired by test episode)",
+      "## Paired differences in driving score (95% intervals)",
       "",
-      markdown_table(["size", "difference", "Δ DS", "episodes"], deltas),
+      "By test episode: each episode's score averaged over the training seeds both sides have "
+      "(the spread between test scenes only). By training seed: each seed's driving score "
+      "(the spread between training runs, with very few degrees of freedom).",
+      "",
+      markdown_table(
+        ["size", "difference", "Δ DS by episode", "episodes", "Δ DS by training seed", "seeds"],
+        deltas,
+      ),
       "",
     ]
+  gaps = _not_run(runs, expected)
+  if gaps:
+    lines += ["## Not run (over the time budget)", "", *[f"- {g}" for g in gaps], ""]
   return "\n".join(lines)
 
 

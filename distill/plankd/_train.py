@@ -28,6 +28,7 @@ from distill.plankd._losses import (
   attention_entropy_term,
   attentive_waypoint_loss,
   bottleneck_l1,
+  feasible_margin,
   ib_loss,
   safety_scores,
   vib_features,
@@ -54,6 +55,10 @@ METHODS: dict[str, tuple[bool, bool, bool, bool]] = {
   # PlanKD with the attention detached in L_w (not official): the attention is then trained by
   # the ranking and entropy terms only and cannot collapse onto the easiest waypoint.
   "plankd_sg": (True, True, True, False),
+  # PlanKD with a plain L1 on all waypoints beside the attentive term and the ranking margin
+  # capped at the largest one a distribution can meet (not official; see TrainConfig's
+  # fix_l1_share and fix_feasible_margin).
+  "plankd_fix": (True, True, True, False),
 }
 
 
@@ -83,6 +88,10 @@ class TrainConfig:
     official_mask: use the official padding rule instead of the explicit actor mask.
     ib_in_student_opt: the student's optimiser also updates the VIB encoder through L_z.
     z_on_mu: distil the posterior means instead of samples.
+    fix_l1_share: ``plankd_fix`` only: share γ of the plain L1 over all waypoints in its
+      waypoint loss ``(1 − γ)·L_w + γ·mean_j L1_j``.
+    fix_feasible_margin: ``plankd_fix`` only: cap the ranking margin at ``2 / (K(K − 1))``,
+      the largest one attention weights summing to 1 can meet.
   """
 
   epochs: int = 10
@@ -106,6 +115,8 @@ class TrainConfig:
   official_mask: bool = False
   ib_in_student_opt: bool = True
   z_on_mu: bool = False
+  fix_l1_share: float = 0.5
+  fix_feasible_margin: bool = True
 
 
 class Student(nnx.Module):
@@ -166,10 +177,16 @@ def _student_loss(method, cfg: TrainConfig, scene, student, x, batch, t_out, key
     att = student.attention(x["bev"], x["meas"], target)
     att_w = jax.lax.stop_gradient(att) if method == "plankd_sg" else att
     terms["wp"] = jnp.mean(attentive_waypoint_loss(att_w, wp, target, mask))
+    margin = cfg.margin
+    if method == "plankd_fix":
+      g = cfg.fix_l1_share
+      terms["wp"] = (1 - g) * terms["wp"] + g * _l1(wp, target, mask)
+      if cfg.fix_feasible_margin:
+        margin = min(margin, feasible_margin(att.shape[1]))
     actors_p = x["aligned"] if cfg.actor_time == "aligned" else x["pos"]
     amask = None if cfg.official_mask else x["amask"]
     s = safety_scores(target, actors_p, amask, sigma=cfg.sigma)
-    terms["rank"] = jnp.mean(waypoint_ranking_loss(att, s, margin=cfg.margin))
+    terms["rank"] = jnp.mean(waypoint_ranking_loss(att, s, margin=margin))
     terms["entropy"] = jnp.mean(attention_entropy_term(att))
     weights.update(rank=cfg.rank_weight, entropy=cfg.entropy_weight)
     if use_t and cfg.teacher_wp_weight:

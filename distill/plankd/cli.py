@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import pathlib
+from collections.abc import Sequence
 
 from distill.plankd._data import SEEDS, collect, load_dataset
 from distill.plankd._experiment import (
@@ -33,9 +34,10 @@ from distill.plankd._train import METHODS, TrainConfig, train
 from fira_jax.lab.config_flags import add_dataclass_flags, from_args
 from fira_jax.lab.results import append_run, command_line, make_record, read_runs
 
-__all__ = ["add_arguments", "run", "runs_path", "SMOKE"]
+__all__ = ["add_arguments", "run", "runs_path", "write_compare_report", "SMOKE", "TITLE"]
 
 PROG = "fira-jax distill plankd"
+TITLE = "PlanKD on hw-plan (highway-env)"
 # Tiny settings for tests and notebooks (seconds to a minute).
 SMOKE = {
   "grid": {
@@ -121,6 +123,8 @@ def _train_config(args):
   cfg = from_args(TrainConfig, args, base=base)
   if cfg.epochs < 1 or cfg.batch_size < 1:
     raise ValueError(f"--epochs and --batch-size must be >= 1, got {cfg.epochs}, {cfg.batch_size}")
+  if not 0.0 <= cfg.fix_l1_share <= 1.0:
+    raise ValueError(f"--fix-l1-share must be in [0, 1], got {cfg.fix_l1_share}")
   if cfg.actor_time not in ("aligned", "current"):
     raise ValueError(f"--actor-time must be 'aligned' or 'current', got {cfg.actor_time!r}")
   return cfg
@@ -202,6 +206,15 @@ def _evaluate(args) -> int:
   return 0
 
 
+def write_compare_report(
+  out: pathlib.Path, *, notes: str = "", expected: Sequence[tuple[str, str, int]] = ()
+) -> str:
+  """Renders the report ``out`` from the runs file beside it; ``expected`` (method, size,
+  seed) runs without a record are listed as not run. Returns the text."""
+  runs = read_runs(runs_path(out), key=RUN_KEY)
+  return write_report(runs, out, title=TITLE, notes=notes, expected=expected)
+
+
 def _compare(args) -> int:
   sim, scene = _configs(args)
   cfg = _train_config(args)
@@ -211,10 +224,13 @@ def _compare(args) -> int:
   grid.check()
   out = args.out
   runs_file = runs_path(out)
-  title = "PlanKD on hw-plan (highway-env)"
+
+  # the cells of the whole comparison (a caller running it in passes sets args.expected)
+  expected = getattr(args, "expected", None) or grid.cells()
+  skipped: list = []
 
   def report(_record=None):
-    write_report(read_runs(runs_file, key=RUN_KEY), out, title=title, notes=args.notes)
+    write_compare_report(out, notes=args.notes, expected=expected)
 
   run_grid(
     grid,
@@ -226,8 +242,11 @@ def _compare(args) -> int:
     command=command_line(prog=PROG),
     progress=not args.quiet,
     on_run=report,
+    skipped=skipped,
   )
   report()
+  if skipped:
+    print(f"{len(skipped)} runs skipped over the --budget-s budget (listed in {out})")
   print(f"wrote {out} and {runs_file}")
   return 0
 

@@ -34,9 +34,10 @@ def test_compare_train_evaluate_end_to_end(tmp_path, capsys):
     assert 0 <= m["driving_score"] <= 100 and m["inference_ms"] > 0 and m["l1"] >= 0
   report = out.read_text()
   assert "| teacher |" in report and "student alone (B1)" in report
-  # resumed: nothing is trained again
-  assert main(argv) == 0
+  # resumed: nothing is trained again; a run over the time budget is skipped and reported
+  assert main([*argv, "--methods", "alone", "plankd_fix", "--budget-s", "1e-6"]) == 0
   assert len(_runs(tmp_path / "plankd_runs.jsonl")) == 2
+  assert "- PlanKD + plain L1, feasible margin S-S: seeds 0" in out.read_text()
   # the single-planner commands on the collected data
   model = tmp_path / "alone.npz"
   train = ["distill", "plankd", "train", "--smoke", "--quiet", "--size", "S-S"]

@@ -42,3 +42,15 @@ def test_report_pairs_plankd_with_alone_by_test_episode():
   text = render_report(runs, title="t")
   assert "## S-S (206,845 parameters)" in text
   assert "| S-S | PlanKD (P) − alone | +5.7 [" in text
+  # a seed only one side has is left out of the pair; missing runs are listed
+  runs += [
+    run("plankd_fix", 0, {"1": 11.0, "2": 21.0, "3": 31.0}),
+    run("plankd_fix", 1, {"1": 99.0, "2": 99.0, "3": 99.0}),
+  ]
+  expected = [("plankd_fix", "S-S", 2), ("output_kd", "S-S", 0), ("alone", "S-S", 0)]
+  text = render_report(runs, title="t", expected=expected)
+  assert "| S-S | PlanKD + plain L1, feasible margin − alone | +1.0 [" in text
+  assert "| S-S | PlanKD + plain L1, feasible margin − PlanKD (P) | -4.7 [" in text
+  assert "| 3 | +1.0 | 1 |" in text  # by training seed: only seed 0 is shared
+  assert "- PlanKD + plain L1, feasible margin S-S: seeds 2" in text
+  assert "- output KD (B2) S-S: seeds 0" in text and "student alone (B1) S-S" not in text

@@ -83,6 +83,21 @@ def test_waypoint_ranking_loss_matches_numpy_and_margin_floor():
   np.testing.assert_allclose(plankd.waypoint_ranking_loss(uniform, s), 0.1, rtol=1e-6)
 
 
+def test_feasible_margin_is_the_largest_a_distribution_meets():
+  k = 10
+  delta = plankd.feasible_margin(k)
+  assert delta == pytest.approx(1 / 45)
+  s = np.arange(k, 0, -1, dtype=float)[None]  # distinct scores, highest first
+  a = delta * np.arange(k - 1, -1, -1, dtype=float)[None]  # gaps of delta, sums to 1
+  np.testing.assert_allclose(a.sum(), 1.0)
+  # every distinct pair is met: only the K pairs j = k add the margin
+  np.testing.assert_allclose(plankd.waypoint_ranking_loss(a, s, margin=delta), delta / k, rtol=1e-5)
+  # the official margin cannot be met by any distribution: this one stays above its floor
+  assert float(plankd.waypoint_ranking_loss(a, s, margin=0.1)[0]) > 2 * 0.1 / k
+  with pytest.raises(ValueError, match=">= 2"):
+    plankd.feasible_margin(1)
+
+
 def test_attention_entropy_term():
   a = _softmax(RNG.normal(size=(4, 6)))
   np.testing.assert_allclose(

@@ -95,7 +95,9 @@ def test_bad_training_inputs():
     train("alone", "S-S", data, seed=0, config=TrainConfig(batch_size=64))
 
 
-@pytest.mark.parametrize(("method", "trains_attention"), [("plankd", True), ("plankd_sg", False)])
+@pytest.mark.parametrize(
+  ("method", "trains_attention"), [("plankd", True), ("plankd_sg", False), ("plankd_fix", True)]
+)
 def test_waypoint_loss_trains_the_attention_only_in_official_plankd(method, trains_attention):
   import jax
   from flax import nnx
@@ -121,3 +123,32 @@ def test_waypoint_loss_trains_the_attention_only_in_official_plankd(method, trai
   assert leaves
   norm = sum(float(np.abs(g).sum()) for g in leaves)
   assert (norm > 0) == trains_attention
+
+
+def test_plankd_fix_adds_the_plain_l1_and_caps_the_margin():
+  import jax
+  from flax import nnx
+
+  from distill.plankd._losses import feasible_margin
+  from distill.plankd._train import Student, _l1, _student_loss, scene_inputs
+
+  small = SceneConfig(x_range=(-8.0, 24.0), y_range=(-8.0, 8.0))
+  batch = synthetic_dataset(episodes=1, steps=24).batch(np.arange(2))
+  teacher = Planner(PLANNERS["S-S"], rngs=nnx.Rngs(0))
+  x = scene_inputs(batch, small)
+  t_out = teacher(x["bev"], x["meas"])
+
+  def terms(method, cfg):
+    rngs = nnx.Rngs(1)  # the same student and attention for every method
+    student = Student(Planner(PLANNERS["S-S"], rngs=rngs), method, 24, small, rngs=rngs)
+    out = _student_loss(method, cfg, small, student, x, batch, t_out, jax.random.key(0))[1]
+    wp = student.planner(x["bev"], x["meas"])[0]
+    return out, float(_l1(wp, batch["waypoints"], batch["wp_mask"]))
+
+  plain, l1 = terms("plankd_fix", TrainConfig(fix_l1_share=1.0))
+  assert float(plain["wp"]) == pytest.approx(l1, rel=1e-5)
+  capped, _ = terms("plankd_fix", TrainConfig())
+  official, _ = terms("plankd", TrainConfig())
+  # the ranking loss never drops below margin / K (the K pairs j = k)
+  assert float(capped["rank"]) >= feasible_margin(10) / 10 - 1e-6
+  assert float(capped["rank"]) < float(official["rank"])
