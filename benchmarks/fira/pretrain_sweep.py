@@ -30,10 +30,13 @@ Usage (CPU; hours at the full setting — run it where there is time, e.g. overn
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import pathlib
 import shutil
 import sys
+import time
 
 import numpy as np
 
@@ -70,6 +73,7 @@ SIZES = {
   "smoke": dict(steps=6, batch_size=8, seq_len=32),
 }
 KEY = ("settings.model", "method", "seed", "settings.lr", "settings.rest_lr")
+SKIPPED = "pretrain_sweep_skipped.jsonl"  # points a time budget left out, one JSON line each
 # The Fira paper, LLaMA-60M on C4 (validation perplexity): its ordering to compare with ours.
 PAPER_60M = {"fira": 31.06, "fira_no_limiter": 32.22, "adamw": 34.06, "galore": 34.88,
              "fira_no_scaling": 37.06, "apollo": 31.55, "apollo_mini": 30.95}  # fmt: skip
@@ -94,32 +98,88 @@ class Sweep:
     self.args, self.command = args, command
     self.runs_file = args.out / "pretrain_sweep_runs.jsonl"
     self.done: dict[tuple, dict] = {}
+    self.walls: list[float] = []  # seconds per run trained by this process
+    self.deadline = getattr(args, "deadline", None)  # time.time() after which nothing starts
     if self.runs_file.is_file():
       for r in read_runs(self.runs_file, key=KEY):
         self.done[tuple(field(r, k) for k in KEY)] = r
 
-  def run(self, size: str, name: str, lr: float, rest_lr: float, seed: int, phase: str) -> float:
-    """Validation perplexity of one point (trained now unless already in the runs file)."""
+  def fits(self) -> bool:
+    """Whether one more run (as long as the slowest so far here) ends before ``--deadline``."""
+    if self.deadline is None or not self.walls:
+      return self.deadline is None or time.time() < self.deadline
+    return time.time() + max(self.walls) <= self.deadline
+
+  def skip(self, size: str, name: str, lr: float, rest_lr: float, seed: int, phase: str) -> None:
+    """Records a point the time budget left out (``pretrain_sweep_skipped.jsonl``)."""
+    record = {"model": size, "method": name, "lr": lr, "rest_lr": rest_lr, "seed": seed,
+              "phase": phase, "at": time.strftime("%H:%M UTC", time.gmtime())}  # fmt: skip
+    with (self.args.out / SKIPPED).open("a", encoding="utf-8") as f:
+      f.write(json.dumps(record) + "\n")
+    print(f"skipped (time budget): {record}", flush=True)
+
+  def config(self, size: str, name: str, lr: float, rest_lr: float, seed: int, out) -> dict:
+    """The :class:`fira_jax.train.TrainConfig` fields of one point."""
+    optimizer, options, _ = METHODS[name]
+    shape = dict(SIZES[size])
+    if getattr(self.args, "steps", None):
+      shape["steps"] = self.args.steps
+    extra = {"update_proj_gap": self.args.gap} if getattr(self.args, "gap", None) else {}
+    return dict(
+      out=str(out), model=size, optimizer=optimizer, lr=lr, rest_lr=rest_lr, seed=seed,
+      fira_options=dict(options), data=self.args.data, vocab_size=self.args.vocab_size,
+      tokenizer=self.args.tokenizer,
+      eval_every=self.args.eval_every, eval_batches=self.args.eval_batches,
+      checkpoint_every=10**9, log_every=10, progress=not self.args.quiet, **shape, **extra,
+    )  # fmt: skip
+
+  @property
+  def _tokenizer_file(self) -> pathlib.Path:
+    name = f"tokenizer_{self.args.data}_{self.args.vocab_size}.json"
+    return self.args.run_dir / name.replace(":", "_").replace("/", "_")
+
+  def _share_tokenizer(self, out: pathlib.Path, *, after: bool) -> None:
+    """Keeps the first run's BPE tokenizer (``after``) and copies it into each later run's
+    folder, where training finds and reuses it: every run shares one tokenizer, trained once."""
+    shared, own = self._tokenizer_file, out / "tokenizer.json"
+    if self.args.tokenizer != "bpe":
+      return
+    if after and not shared.is_file() and own.is_file():
+      shutil.copy(own, shared)
+    elif not after and shared.is_file():
+      out.mkdir(parents=True)
+      shutil.copy(shared, own)
+
+  def run(
+    self, size: str, name: str, lr: float, rest_lr: float, seed: int, phase: str
+  ) -> float | None:
+    """Validation perplexity of one point (trained now unless already in the runs file);
+    None when ``--deadline`` leaves no time for it (the skip is recorded)."""
     key = (size, name, seed, lr, rest_lr)
     if key not in self.done:
-      from fira_jax.train import TrainConfig, train
+      from fira_jax.train import NonFiniteError, TrainConfig, train
 
-      optimizer, options, _ = METHODS[name]
+      if not self.fits():
+        self.skip(size, name, lr, rest_lr, seed, phase)
+        return None
       out = self.args.run_dir / f"{size}_{name}_lr{lr:g}_rest{rest_lr:g}_s{seed}"
       if out.exists():
         shutil.rmtree(out)
-      config = TrainConfig(
-        out=str(out), model=size, optimizer=optimizer, lr=lr, rest_lr=rest_lr, seed=seed,
-        fira_options=dict(options), data=self.args.data, vocab_size=self.args.vocab_size,
-        tokenizer=self.args.tokenizer,
-        eval_every=self.args.eval_every, eval_batches=self.args.eval_batches,
-        checkpoint_every=10**9, log_every=10, progress=not self.args.quiet,
-        **SIZES[size],
-      )  # fmt: skip
-      summary = train(config)
+      self._share_tokenizer(out, after=False)
+      start = time.time()
+      config = TrainConfig(**self.config(size, name, lr, rest_lr, seed, out))
+      try:
+        summary = train(config)
+      except NonFiniteError:  # diverged: recorded as such, the search goes on
+        summary = {**_diverged(), "config": dataclasses.asdict(config)}
+      if summary["stopped"] not in (None, "non-finite"):  # SIGTERM: record nothing, stop
+        raise SystemExit(f"stopped ({summary['stopped']}); rerun to resume the sweep")
+      self.walls.append(time.time() - start)
+      self._share_tokenizer(out, after=True)
       keys = ("val_ppl", "val_loss", "tokens_per_s", "optimizer_state_bytes", "params")
       metrics = {k: summary[k] for k in (*keys, "frozen_params")}
-      if not math.isfinite(metrics["val_ppl"]):
+      metrics["wall_s"] = round(self.walls[-1], 1)
+      if metrics["val_ppl"] is None or not math.isfinite(metrics["val_ppl"]):
         metrics["val_ppl"] = float("inf")
       settings = {**summary["config"], "lr": lr, "rest_lr": rest_lr, "phase": phase}
       record = make_record(name, seed, settings, metrics, command=self.command)
@@ -135,7 +195,11 @@ class Sweep:
       scores = {}
       for v in grid:
         lr, rest = (v, fixed) if axis == "lr" else (fixed, v)
-        scores[v] = self.run(size, name, lr, rest, 0, phase)
+        score = self.run(size, name, lr, rest, 0, phase)
+        if score is not None:  # None: left out by the time budget
+          scores[v] = score
+      if not scores:
+        return None, tuple(sorted(grid))
       best = min(scores, key=scores.get)
       wider = _extend(grid, best)
       if wider is None or i == self.args.max_extend:
@@ -148,8 +212,18 @@ class Sweep:
     lr_grid = self.args.lr_grid or METHODS[name][2]
     rest_grid = self.args.rest_grid or REST_GRID
     lr, lr_grid = self.best_over(size, name, lr_grid, self.args.rest_lr_start, "lr", "lr")
+    if lr is None:
+      return None, None
     rest, _ = self.best_over(size, name, rest_grid, lr, "rest_lr", "rest_lr")
-    lr, _ = self.best_over(size, name, lr_grid, rest, "lr", "lr_again")
+    if rest is None:
+      rest = self.args.rest_lr_start
+    if rest != self.args.rest_lr_start:  # the lr optimum may have moved with rest_lr
+      again = lr_grid
+      if getattr(self.args, "refine", "grid") == "neighbours":  # best lr and its neighbours
+        i = lr_grid.index(lr)
+        again = lr_grid[max(i - 1, 0) : i + 2]
+      new_lr, _ = self.best_over(size, name, again, rest, "lr", "lr_again")
+      lr = lr if new_lr is None else new_lr
     for seed in self.args.seeds:
       self.run(size, name, lr, rest, seed, "seeds")
     return lr, rest
@@ -166,6 +240,39 @@ def best_pairs(runs: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:
     pairs = group_runs(group, ("settings.lr", "settings.rest_lr"))
     out[(size, name)] = max(pairs, key=lambda p: len(pairs[p]))
   return out
+
+
+LIMITED = {"fira", "fira_no_scaling", "apollo", "apollo_mini"}  # one float32 norm per matrix
+
+
+def analytic_state_bytes(name: str, run: dict) -> int:
+  """The optimizer state's bytes by formula (float32, scalar step counts left out).
+
+  With P trainable parameters: AdamW and LoRA keep two moments, ``8 P``. The low-rank methods
+  keep them for the parameters that are not projected (embedding, head, norms) and, per
+  projected ``(m, n)`` matrix at rank ``r``, the moments of the ``max(m, n) × r`` low-rank
+  gradient and the ``min(m, n) × r`` basis: ``4 (2 max(m, n) + min(m, n)) r``, plus one norm
+  (4 bytes) for the growth limiter (Fira, APOLLO). APOLLO-Mini's rank is 1.
+  """
+  from fira_jax.models import get_config
+
+  m = run["metrics"]
+  if name in ("adamw", "lora"):
+    return 8 * (m["params"] - m["frozen_params"])
+  cfg = get_config(run["settings"]["model"])
+  d, f, layers = cfg.d_model, cfg.ffn_dim, cfg.num_layers
+  rank = 1 if name == "apollo_mini" else run["settings"]["rank"]
+  shapes = [(d, d)] * 4 + [(d, f)] * 3
+  projected = layers * sum(a * b for a, b in shapes)
+  per_layer = sum(4 * (2 * max(a, b) + min(a, b)) * min(rank, a, b) for a, b in shapes)
+  limiter = 4 * len(shapes) if name in LIMITED else 0
+  return 8 * (m["params"] - projected) + layers * (per_layer + limiter)
+
+
+def _diverged() -> dict:
+  """The summary of a run stopped after too many non-finite steps (diverged)."""
+  keys = ("val_ppl", "val_loss", "tokens_per_s", "optimizer_state_bytes", "params")
+  return {"stopped": "non-finite", "frozen_params": None, **dict.fromkeys(keys)}
 
 
 def _edge(runs, size, name, axis, value, other, other_value) -> str:
@@ -212,27 +319,35 @@ def final_table(runs: list[dict], size: str) -> tuple[str, list[str]]:
     per[name] = {r["seed"]: r for r in runs if r["method"] == name and
                  field(r, "settings.model") == size and r["settings"]["lr"] == lr and
                  r["settings"]["rest_lr"] == rest}  # fmt: skip
-  base = {s: r["metrics"]["val_ppl"] for s, r in per.get("adamw", {}).items()}
+  ppls = {n: {s: r["metrics"]["val_ppl"] for s, r in by.items()} for n, by in per.items()}
+
+  def delta(name: str, ref: str) -> str:
+    a, b = ppls[name], ppls.get(ref, {})
+    common = sorted(set(a) & set(b))
+    if name == ref or len(common) < 2:
+      return "–"
+    return paired_delta([a[s] for s in common], [b[s] for s in common]).fmt()
+
   rows, means = [], {}
   for name, by_seed in per.items():
-    ppl = {s: r["metrics"]["val_ppl"] for s, r in by_seed.items()}
+    ppl = ppls[name]
     means[name] = float(np.mean(list(ppl.values())))
-    common = sorted(set(ppl) & set(base))
-    delta = "–"
-    if name != "adamw" and len(common) >= 2:
-      delta = paired_delta([ppl[s] for s in common], [base[s] for s in common]).fmt()
     r0 = next(iter(by_seed.values()))
     lr, rest = r0["settings"]["lr"], r0["settings"]["rest_lr"]
+    measured = r0["metrics"]["optimizer_state_bytes"]
+    formula = analytic_state_bytes(name, r0)
     rows.append([
       name, f"{lr:g}{_edge(runs, size, name, 'lr', lr, 'rest_lr', rest)}",
       f"{rest:g}{_edge(runs, size, name, 'rest_lr', rest, 'lr', lr)}",
-      ", ".join(str(s) for s in sorted(ppl)), fmt_pm(list(ppl.values()), digits=2), delta,
-      f"{r0['metrics']['optimizer_state_bytes'] / 2**20:.2f}",
+      ", ".join(str(s) for s in sorted(ppl)), fmt_pm(list(ppl.values()), digits=2),
+      delta(name, "adamw"), delta(name, "fira"),
+      f"{measured / 2**20:.3f}", f"{formula / 2**20:.3f} (+{measured - formula} B)",
       _tokens(by_seed.values()),
       str(PAPER_60M.get(name, "–")),
     ])  # fmt: skip
   header = ["method", "lr", "rest_lr", "seeds", "val. ppl", "Δ vs AdamW (95% CI)",
-            "state MiB", "tokens/s", "paper 60M ppl"]  # fmt: skip
+            "Δ vs Fira (95% CI)", "state MiB", "formula MiB (+ scalars)", "tokens/s",
+            "paper 60M ppl"]  # fmt: skip
   order = sorted(means, key=means.get)
   return markdown_table(header, rows), order
 
@@ -270,6 +385,15 @@ def render(runs: list[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _deadline(hhmm: str, now: float | None = None) -> float:
+  """The next ``HH:MM`` UTC after ``now`` as a ``time.time()`` value."""
+  now = time.time() if now is None else now
+  hours, minutes = (int(x) for x in hhmm.split(":"))
+  day = now - now % 86400
+  t = day + hours * 3600 + minutes * 60
+  return t if t > now else t + 86400
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--sizes", nargs="+", default=["llama_tiny", "llama_small"],
@@ -290,8 +414,17 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--smoke", action="store_true", help="the smoke model, 2-point grids")
   parser.add_argument("--quiet", action="store_true", help="no progress bars")
   parser.add_argument("--report-only", action="store_true")
+  parser.add_argument("--steps", type=int, default=None, help="override the size's steps")
+  parser.add_argument("--gap", type=int, default=None, help="projector refresh gap (default 200)")
+  parser.add_argument("--refine", choices=("grid", "neighbours"), default="grid",
+                      help="step 3: the whole lr grid or the best lr and neighbours")  # fmt: skip
+  parser.add_argument("--deadline", default=None,
+                      help="HH:MM (UTC): start no run that would end later (by the slowest "
+                      "run so far); skipped points go to " + SKIPPED)  # fmt: skip
   argv = sys.argv[1:] if argv is None else list(argv)
   args = parser.parse_args(argv)
+  if args.deadline is not None:
+    args.deadline = _deadline(args.deadline)
   if args.smoke:
     args.sizes, args.seeds, args.max_extend = ["smoke"], [0, 1], 0
     args.lr_grid, args.rest_grid = args.lr_grid or [1e-3, 1e-2], args.rest_grid or [1e-3, 1e-2]
