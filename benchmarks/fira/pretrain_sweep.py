@@ -341,18 +341,95 @@ def final_table(runs: list[dict], size: str) -> tuple[str, list[str]]:
       f"{rest:g}{_edge(runs, size, name, 'rest_lr', rest, 'lr', lr)}",
       ", ".join(str(s) for s in sorted(ppl)), fmt_pm(list(ppl.values()), digits=2),
       delta(name, "adamw"), delta(name, "fira"),
-      f"{measured / 2**20:.3f}", f"{formula / 2**20:.3f} (+{measured - formula} B)",
+      f"{measured / 2**20:.3f}", f"{formula / 2**20:.3f} ({measured - formula:+d} B)",
       _tokens(by_seed.values()),
       str(PAPER_60M.get(name, "–")),
     ])  # fmt: skip
   header = ["method", "lr", "rest_lr", "seeds", "val. ppl", "Δ vs AdamW (95% CI)",
-            "Δ vs Fira (95% CI)", "state MiB", "formula MiB (+ scalars)", "tokens/s",
+            "Δ vs Fira (95% CI)", "state MiB", "formula MiB (measured − formula)", "tokens/s",
             "paper 60M ppl"]  # fmt: skip
   order = sorted(means, key=means.get)
   return markdown_table(header, rows), order
 
 
-def render(runs: list[dict]) -> str:
+NOTES = "<!-- notes: kept when the report is re-rendered -->"
+STATS = "pretrain_sweep_fira_stats.jsonl"  # Fira's residual branch in one tuned run
+
+
+def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
+  """Per size: validation perplexity (seed 0) against lr at each method's best rest_lr, and
+  against rest_lr at its best lr."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  best = best_pairs(runs)
+  sizes = list(dict.fromkeys(field(r, "settings.model") for r in runs))
+  fig, axes = plt.subplots(len(sizes), 2, figsize=(13, 4.5 * len(sizes)), squeeze=False)
+  for row, size in zip(axes, sizes, strict=True):
+    floor = []
+    for name in METHODS:
+      if (size, name) not in best:
+        continue
+      lr, rest = best[(size, name)]
+      pts = [r for r in runs if r["method"] == name and r["seed"] == 0
+             and field(r, "settings.model") == size]  # fmt: skip
+      for ax, axis, other, value in ((row[0], "lr", "rest_lr", rest),
+                                     (row[1], "rest_lr", "lr", lr)):  # fmt: skip
+        line = sorted((r["settings"][axis], r["metrics"]["val_ppl"]) for r in pts
+                      if r["settings"][other] == value)  # fmt: skip
+        xs, ys = zip(*line, strict=True)
+        ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], "o-", label=name)
+        floor += [y for y in ys if math.isfinite(y)]
+    labels = ("lr (projected matrices) at the best rest_lr",
+              "rest_lr (embedding, norms, head) at the best lr")  # fmt: skip
+    for ax, axis in zip(row, labels, strict=True):
+      ax.set(xscale="log", xlabel=axis, ylabel="validation ppl (seed 0)", title=size)
+      if floor:
+        ax.set_ylim(min(floor) * 0.97, min(floor) * 1.8)
+    row[0].legend(fontsize=8, ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def _skipped(out: pathlib.Path) -> list[str]:
+  path = out / SKIPPED
+  if not path.is_file():
+    return []
+  rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  rows = [[r["model"], r["method"], r["phase"], f"{r['lr']:g}", f"{r['rest_lr']:g}",
+           str(r["seed"]), r["at"]] for r in rows]  # fmt: skip
+  header = ["model", "method", "phase", "lr", "rest_lr", "seed", "at"]
+  return ["", "## Left out by the time budget (`--deadline`)", "", markdown_table(header, rows)]
+
+
+def _diagnosis(out: pathlib.Path) -> list[str]:
+  path = out / STATS
+  if not path.is_file():
+    return []
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+  from _fira_stats_report import plot, read_stats, table  # isort: skip (beside this script)
+
+  records = read_stats(path)
+  head = records[0].get("run", {})
+  plot(records[1:] if "run" in records[0] else records, out / STATS.replace(".jsonl", ".png"),
+       f"Fira, {head.get('model', '')} at lr {head.get('lr', '?')}, rest_lr "
+       f"{head.get('rest_lr', '?')}")  # fmt: skip
+  body = records[1:] if "run" in records[0] else records
+  return [
+    "", "## Fira's residual branch during a tuned run", "",
+    f"`{STATS}`: {head.get('command', '')}. Every {head.get('every', '?')} steps, per "
+    "projected matrix, `fira_jax.fira_statistics` of that step: φ = ‖N_i‖/‖R_i‖ per channel "
+    "(the factor that gives the residual row the low-rank Adam update's scale), whether the "
+    "growth limiter cut the residual (ρ > 1), and the residual's share ‖S‖/‖α·back(N) + S‖ "
+    "of the update. Over all recorded steps:", "", table(body), "",
+    f"![Fira statistics]({STATS.replace('.jsonl', '.png')})",
+  ]  # fmt: skip
+
+
+def render(runs: list[dict], out: pathlib.Path | None = None) -> str:
   sizes = list(dict.fromkeys(field(r, "settings.model") for r in runs))
   lines = [
     "# Pre-training, every method at its tuned learning rates",
@@ -382,6 +459,9 @@ def render(runs: list[dict]) -> str:
       "Ordering here (mean ppl): " + (" < ".join(order) or "–"), "",
       "### The sweep (seed 0)", "", sweep_table(runs, size),
     ]  # fmt: skip
+  lines += ["", "![validation perplexity against the two rates](pretrain_sweep.png)"]
+  if out is not None:
+    lines += _skipped(out) + _diagnosis(out)
   return "\n".join(lines) + "\n"
 
 
@@ -421,6 +501,12 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--deadline", default=None,
                       help="HH:MM (UTC): start no run that would end later (by the slowest "
                       "run so far); skipped points go to " + SKIPPED)  # fmt: skip
+  parser.add_argument("--diagnose-every", type=int, default=0,
+                      help="after the sweep, rerun Fira at its tuned rates recording its "
+                      "residual statistics every N steps (" + STATS + ")")  # fmt: skip
+  parser.add_argument("--diagnose-only", action="store_true",
+                      help="only the Fira statistics run (at the best rates so far; every 5 "
+                      "steps unless --diagnose-every)")  # fmt: skip
   argv = sys.argv[1:] if argv is None else list(argv)
   args = parser.parse_args(argv)
   if args.deadline is not None:
@@ -430,20 +516,52 @@ def main(argv: list[str] | None = None) -> int:
     args.lr_grid, args.rest_grid = args.lr_grid or [1e-3, 1e-2], args.rest_grid or [1e-3, 1e-2]
     args.eval_every, args.eval_batches, args.tokenizer = 3, 2, "byte"
   args.out.mkdir(parents=True, exist_ok=True)
-  if not args.report_only:
-    command = "PYTHONPATH=. nice python " + command_line(
-      ["benchmarks/fira/pretrain_sweep.py", *argv]
-    )
-    sweep = Sweep(args, command)
+  command = "PYTHONPATH=. nice python " + command_line(["benchmarks/fira/pretrain_sweep.py", *argv])
+  sweep = Sweep(args, command)
+  if not (args.report_only or args.diagnose_only):
     for size in args.sizes:
       for name in args.methods:
         lr, rest = sweep.method(size, name)
-        print(f"{size} {name}: best lr {lr:g}, rest_lr {rest:g}", flush=True)
+        print(f"{size} {name}: best lr {lr}, rest_lr {rest}", flush=True)
+  if (args.diagnose_every or args.diagnose_only) and "fira" in args.methods:
+    args.diagnose_every = args.diagnose_every or 5
+    for size in args.sizes:
+      diagnose(args, size, sweep)
   runs = read_runs(args.out / "pretrain_sweep_runs.jsonl", key=KEY)
-  text = render(runs)
-  (args.out / "pretrain_sweep.md").write_text(text, encoding="utf-8")
+  text = render(runs, args.out)
+  report = args.out / "pretrain_sweep.md"
+  if report.is_file() and NOTES in report.read_text(encoding="utf-8"):
+    text += "\n" + NOTES + report.read_text(encoding="utf-8").split(NOTES, 1)[1]
+  report.write_text(text, encoding="utf-8")
+  plot_sweep(runs, args.out / "pretrain_sweep.png")
   print(text)
   return 0
+
+
+def diagnose(args: argparse.Namespace, size: str, sweep: Sweep) -> None:
+  """Reruns Fira at its tuned pair (seed 0) recording ``fira_stats.jsonl`` every
+  ``--diagnose-every`` steps into ``pretrain_sweep_fira_stats.jsonl`` (once)."""
+  from fira_jax.train import TrainConfig, train
+
+  dest = args.out / STATS
+  runs = read_runs(sweep.runs_file, key=KEY)
+  tried = [r for r in runs if r["method"] == "fira" and field(r, "settings.model") == size]
+  if dest.is_file() or not tried:
+    return
+  if (size, "fira") in best_pairs(runs):  # the tuned pair; else the best point so far
+    lr, rest = best_pairs(runs)[(size, "fira")]
+  else:
+    best = min((r for r in tried if r["seed"] == 0), key=lambda r: r["metrics"]["val_ppl"])
+    lr, rest = best["settings"]["lr"], best["settings"]["rest_lr"]
+  out = args.run_dir / f"{size}_fira_stats"
+  shutil.rmtree(out, ignore_errors=True)
+  sweep._share_tokenizer(out, after=False)
+  config = sweep.config(size, "fira", lr, rest, 0, out)
+  train(TrainConfig(**config, fira_stats_every=args.diagnose_every))
+  head = {"run": {"model": size, "lr": lr, "rest_lr": rest, "every": args.diagnose_every,
+                  "command": sweep.command}}  # fmt: skip
+  dest.write_text(json.dumps(head) + "\n" + (out / "fira_stats.jsonl").read_text())
+  shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":
