@@ -11,6 +11,7 @@ import time
 
 import jax
 import numpy as np
+import optax
 from flax import nnx
 
 from fira_jax.data import BatchIterator, prepare_data
@@ -20,7 +21,12 @@ from fira_jax.models import Llama, apply_lora, get_config
 from fira_jax.train.checkpoint import Checkpointer, check_identity
 from fira_jax.train.config import TrainConfig
 from fira_jax.train.metrics import MetricsLog, perplexity, progress_bar
-from fira_jax.train.optimizers import lr_schedule, make_optimizer, projected_dimension_numbers
+from fira_jax.train.optimizers import (
+  lr_schedule,
+  make_optimizer,
+  projected_dimension_numbers,
+  scale_by_rates,
+)
 from fira_jax.train.sharding import (
   make_mesh,
   maybe_initialize_distributed,
@@ -165,16 +171,18 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
   model_cfg, flat, params, frozen, p_sh = _build(config, data.tokenizer.vocab_size, mesh)
 
   schedule = lr_schedule(config.lr, config.steps, config.warmup_steps, config.min_lr_ratio)
+  rest_lr = config.lr if config.rest_lr is None else config.rest_lr
+  unit = lr_schedule(1.0, config.steps, config.warmup_steps, config.min_lr_ratio)
   tx = make_optimizer(
     config.optimizer,
-    learning_rate=schedule,
+    learning_rate=unit if config.traced_rates else schedule,
     params=params,
     rank=config.rank,
     update_proj_gap=config.update_proj_gap,
     alpha=config.alpha,
     weight_decay=config.weight_decay,
     clip=config.clip,
-    rest_lr_scale=1.0 if config.rest_lr is None else config.rest_lr / config.lr,
+    rest_lr_scale=1.0 if config.traced_rates else rest_lr / config.lr,
     fira_options=(
       {"seed": config.seed, **config.fira_options}
       if config.optimizer in ("apollo", "apollo_mini")
@@ -182,6 +190,8 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
     ),
     projector=config.projector,
   )
+  if config.traced_rates:
+    tx = optax.chain(tx, scale_by_rates(config.lr, rest_lr, params))
   o_sh = tree_shardings(jax.eval_shape(tx.init, params), mesh)
   opt_state = jax.jit(tx.init, out_shardings=o_sh)(params)
 
