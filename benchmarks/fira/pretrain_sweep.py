@@ -21,7 +21,17 @@ already there are skipped, so an interrupted sweep resumes. The report
 table (validation perplexity mean ± std over seeds, paired difference against AdamW with a 95%
 interval, optimizer-state bytes, tokens/s) and the ordering, beside the Fira paper's.
 
-Usage (CPU; hours at the full setting — run it where there is time, e.g. overnight)::
+Every run holds its rates in the optimizer state (``fira-jax train --traced-rates``) and the
+script keeps a persistent XLA cache in ``--run-dir``, so a method's runs share one compiled
+step (compiling it is most of a tiny model's run on a CPU). ``--steps``/``--gap`` override the
+size's steps and projector gap; ``--deadline HH:MM`` (UTC) starts no run that would end after
+it (judged by the slowest run so far) and lists the points it left out in the report;
+``--refine neighbours`` re-searches lr around its best only (``none``: not at all);
+``--diagnose-every N`` (or ``--diagnose-only``) reruns Fira at its tuned rates recording its
+residual statistics (``fira_jax.fira_statistics``) for the report. Several processes may
+share one runs file when each takes other ``--methods``.
+
+Usage (CPU; the full setting takes days on 2 cores — see the report for the measured rates)::
 
     PYTHONPATH=. nice python benchmarks/fira/pretrain_sweep.py --sizes llama_tiny llama_small
     PYTHONPATH=. python benchmarks/fira/pretrain_sweep.py --smoke --out /tmp/sweep  # minutes
@@ -218,9 +228,10 @@ class Sweep:
     rest, _ = self.best_over(size, name, rest_grid, lr, "rest_lr", "rest_lr")
     if rest is None:
       rest = self.args.rest_lr_start
-    if rest != self.args.rest_lr_start:  # the lr optimum may have moved with rest_lr
+    refine = getattr(self.args, "refine", "grid")
+    if rest != self.args.rest_lr_start and refine != "none":  # the lr optimum may have moved
       again = lr_grid
-      if getattr(self.args, "refine", "grid") == "neighbours":  # best lr and its neighbours
+      if refine == "neighbours":  # the best lr and its neighbours
         i = lr_grid.index(lr)
         again = lr_grid[max(i - 1, 0) : i + 2]
       new_lr, _ = self.best_over(size, name, again, rest, "lr", "lr_again")
@@ -508,8 +519,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--report-only", action="store_true")
   parser.add_argument("--steps", type=int, default=None, help="override the size's steps")
   parser.add_argument("--gap", type=int, default=None, help="projector refresh gap (default 200)")
-  parser.add_argument("--refine", choices=("grid", "neighbours"), default="grid",
-                      help="step 3: the whole lr grid or the best lr and neighbours")  # fmt: skip
+  parser.add_argument("--refine", choices=("grid", "neighbours", "none"), default="grid",
+                      help="step 3: whole lr grid, best lr and neighbours, or none")  # fmt: skip
   parser.add_argument("--deadline", default=None,
                       help="HH:MM (UTC): start no run that would end later (by the slowest "
                       "run so far); skipped points go to " + SKIPPED)  # fmt: skip
