@@ -406,11 +406,15 @@ def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
   plt.close(fig)
 
 
-def _skipped(out: pathlib.Path) -> list[str]:
+def _skipped(out: pathlib.Path, runs: list[dict]) -> list[str]:
+  """The points left out by ``--deadline`` and not run later (by a resumed sweep)."""
   path = out / SKIPPED
   if not path.is_file():
     return []
+  done = {tuple(field(r, k) for k in KEY) for r in runs}
   rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  point = lambda r: (r["model"], r["method"], r["seed"], r["lr"], r["rest_lr"])  # noqa: E731
+  rows = list({point(r): r for r in rows if point(r) not in done}.values())  # once each
   rows = [[r["model"], r["method"], r["phase"], f"{r['lr']:g}", f"{r['rest_lr']:g}",
            str(r["seed"]), r["at"]] for r in rows]  # fmt: skip
   header = ["model", "method", "phase", "lr", "rest_lr", "seed", "at"]
@@ -473,7 +477,7 @@ def render(runs: list[dict], out: pathlib.Path | None = None) -> str:
     ]  # fmt: skip
   lines += ["", "![validation perplexity against the two rates](pretrain_sweep.png)"]
   if out is not None:
-    lines += _skipped(out) + _diagnosis(out)
+    lines += _skipped(out, runs) + _diagnosis(out)
   return "\n".join(lines) + "\n"
 
 
@@ -530,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--diagnose-only", action="store_true",
                       help="only the Fira statistics run (at the best rates so far; every 5 "
                       "steps unless --diagnose-every)")  # fmt: skip
+  from_command_line = argv is None
   argv = sys.argv[1:] if argv is None else list(argv)
   args = parser.parse_args(argv)
   if args.deadline is not None:
@@ -540,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     args.eval_every, args.eval_batches, args.tokenizer = 3, 2, "byte"
   args.out.mkdir(parents=True, exist_ok=True)
   command = "PYTHONPATH=. nice python " + command_line(["benchmarks/fira/pretrain_sweep.py", *argv])
-  if not args.report_only:
+  if not args.report_only and from_command_line:  # not inside another process (tests)
     _compilation_cache(args.run_dir / "xla_cache")
   sweep = Sweep(args, command)
   if not (args.report_only or args.diagnose_only):
