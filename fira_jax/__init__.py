@@ -19,6 +19,7 @@ from fira_jax._src.adam import (
 )
 from fira_jax._src.alias import fira, galore
 from fira_jax._src.apollo import ScaleByApolloState, apollo, apollo_mini, scale_by_apollo
+from fira_jax._src.diagnostics import fira_statistics
 from fira_jax._src.memory import optimizer_state_bytes
 from fira_jax._src.projection import LowRankProjectionState, scale_by_low_rank_projection
 from fira_jax._src.projectors import (
@@ -68,6 +69,7 @@ __all__ = [
   "eigh_projector",
   "fira",
   "fira_residual",
+  "fira_statistics",
   "galore",
   "limit_norm_growth",
   "optimizer_state_bytes",

@@ -21,7 +21,17 @@ already there are skipped, so an interrupted sweep resumes. The report
 table (validation perplexity mean ± std over seeds, paired difference against AdamW with a 95%
 interval, optimizer-state bytes, tokens/s) and the ordering, beside the Fira paper's.
 
-Usage (CPU; hours at the full setting — run it where there is time, e.g. overnight)::
+Every run holds its rates in the optimizer state (``fira-jax train --traced-rates``) and the
+script keeps a persistent XLA cache in ``--run-dir``, so a method's runs share one compiled
+step (compiling it is most of a tiny model's run on a CPU). ``--steps``/``--gap`` override the
+size's steps and projector gap; ``--deadline HH:MM`` (UTC) starts no run that would end after
+it (judged by the slowest run so far) and lists the points it left out in the report;
+``--refine neighbours`` re-searches lr around its best only (``none``: not at all);
+``--diagnose-every N`` (or ``--diagnose-only``) reruns Fira at its tuned rates recording its
+residual statistics (``fira_jax.fira_statistics``) for the report. Several processes may
+share one runs file when each takes other ``--methods``.
+
+Usage (CPU; the full setting takes days on 2 cores — see the report for the measured rates)::
 
     PYTHONPATH=. nice python benchmarks/fira/pretrain_sweep.py --sizes llama_tiny llama_small
     PYTHONPATH=. python benchmarks/fira/pretrain_sweep.py --smoke --out /tmp/sweep  # minutes
@@ -30,10 +40,13 @@ Usage (CPU; hours at the full setting — run it where there is time, e.g. overn
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import pathlib
 import shutil
 import sys
+import time
 
 import numpy as np
 
@@ -70,6 +83,7 @@ SIZES = {
   "smoke": dict(steps=6, batch_size=8, seq_len=32),
 }
 KEY = ("settings.model", "method", "seed", "settings.lr", "settings.rest_lr")
+SKIPPED = "pretrain_sweep_skipped.jsonl"  # points a time budget left out, one JSON line each
 # The Fira paper, LLaMA-60M on C4 (validation perplexity): its ordering to compare with ours.
 PAPER_60M = {"fira": 31.06, "fira_no_limiter": 32.22, "adamw": 34.06, "galore": 34.88,
              "fira_no_scaling": 37.06, "apollo": 31.55, "apollo_mini": 30.95}  # fmt: skip
@@ -94,32 +108,89 @@ class Sweep:
     self.args, self.command = args, command
     self.runs_file = args.out / "pretrain_sweep_runs.jsonl"
     self.done: dict[tuple, dict] = {}
+    self.walls: list[float] = []  # seconds per run trained by this process
+    self.deadline = getattr(args, "deadline", None)  # time.time() after which nothing starts
     if self.runs_file.is_file():
       for r in read_runs(self.runs_file, key=KEY):
         self.done[tuple(field(r, k) for k in KEY)] = r
 
-  def run(self, size: str, name: str, lr: float, rest_lr: float, seed: int, phase: str) -> float:
-    """Validation perplexity of one point (trained now unless already in the runs file)."""
+  def fits(self) -> bool:
+    """Whether one more run (as long as the slowest so far here) ends before ``--deadline``."""
+    if self.deadline is None or not self.walls:
+      return self.deadline is None or time.time() < self.deadline
+    return time.time() + max(self.walls) <= self.deadline
+
+  def skip(self, size: str, name: str, lr: float, rest_lr: float, seed: int, phase: str) -> None:
+    """Records a point the time budget left out (``pretrain_sweep_skipped.jsonl``)."""
+    record = {"model": size, "method": name, "lr": lr, "rest_lr": rest_lr, "seed": seed,
+              "phase": phase, "at": time.strftime("%H:%M UTC", time.gmtime())}  # fmt: skip
+    with (self.args.out / SKIPPED).open("a", encoding="utf-8") as f:
+      f.write(json.dumps(record) + "\n")
+    print(f"skipped (time budget): {record}", flush=True)
+
+  def config(self, size: str, name: str, lr: float, rest_lr: float, seed: int, out) -> dict:
+    """The :class:`fira_jax.train.TrainConfig` fields of one point."""
+    optimizer, options, _ = METHODS[name]
+    shape = dict(SIZES[size])
+    if getattr(self.args, "steps", None):
+      shape["steps"] = self.args.steps
+    extra = {"update_proj_gap": self.args.gap} if getattr(self.args, "gap", None) else {}
+    return dict(
+      out=str(out), model=size, optimizer=optimizer, lr=lr, rest_lr=rest_lr, seed=seed,
+      fira_options=dict(options), data=self.args.data, vocab_size=self.args.vocab_size,
+      tokenizer=self.args.tokenizer,
+      eval_every=self.args.eval_every, eval_batches=self.args.eval_batches,
+      checkpoint_every=10**9, log_every=10, progress=not self.args.quiet, **shape, **extra,
+      traced_rates=True,  # with the compilation cache: one compiled step per method
+    )  # fmt: skip
+
+  @property
+  def _tokenizer_file(self) -> pathlib.Path:
+    name = f"tokenizer_{self.args.data}_{self.args.vocab_size}.json"
+    return self.args.run_dir / name.replace(":", "_").replace("/", "_")
+
+  def _share_tokenizer(self, out: pathlib.Path, *, after: bool) -> None:
+    """Keeps the first run's BPE tokenizer (``after``) and copies it into each later run's
+    folder, where training finds and reuses it: every run shares one tokenizer, trained once."""
+    shared, own = self._tokenizer_file, out / "tokenizer.json"
+    if self.args.tokenizer != "bpe":
+      return
+    if after and not shared.is_file() and own.is_file():
+      shutil.copy(own, shared)
+    elif not after and shared.is_file():
+      out.mkdir(parents=True)
+      shutil.copy(shared, own)
+
+  def run(
+    self, size: str, name: str, lr: float, rest_lr: float, seed: int, phase: str
+  ) -> float | None:
+    """Validation perplexity of one point (trained now unless already in the runs file);
+    None when ``--deadline`` leaves no time for it (the skip is recorded)."""
     key = (size, name, seed, lr, rest_lr)
     if key not in self.done:
-      from fira_jax.train import TrainConfig, train
+      from fira_jax.train import NonFiniteError, TrainConfig, train
 
-      optimizer, options, _ = METHODS[name]
+      if not self.fits():
+        self.skip(size, name, lr, rest_lr, seed, phase)
+        return None
       out = self.args.run_dir / f"{size}_{name}_lr{lr:g}_rest{rest_lr:g}_s{seed}"
       if out.exists():
         shutil.rmtree(out)
-      config = TrainConfig(
-        out=str(out), model=size, optimizer=optimizer, lr=lr, rest_lr=rest_lr, seed=seed,
-        fira_options=dict(options), data=self.args.data, vocab_size=self.args.vocab_size,
-        tokenizer=self.args.tokenizer,
-        eval_every=self.args.eval_every, eval_batches=self.args.eval_batches,
-        checkpoint_every=10**9, log_every=10, progress=not self.args.quiet,
-        **SIZES[size],
-      )  # fmt: skip
-      summary = train(config)
+      self._share_tokenizer(out, after=False)
+      start = time.time()
+      config = TrainConfig(**self.config(size, name, lr, rest_lr, seed, out))
+      try:
+        summary = train(config)
+      except NonFiniteError:  # diverged: recorded as such, the search goes on
+        summary = {**_diverged(), "config": dataclasses.asdict(config)}
+      if summary["stopped"] not in (None, "non-finite"):  # SIGTERM: record nothing, stop
+        raise SystemExit(f"stopped ({summary['stopped']}); rerun to resume the sweep")
+      self.walls.append(time.time() - start)
+      self._share_tokenizer(out, after=True)
       keys = ("val_ppl", "val_loss", "tokens_per_s", "optimizer_state_bytes", "params")
       metrics = {k: summary[k] for k in (*keys, "frozen_params")}
-      if not math.isfinite(metrics["val_ppl"]):
+      metrics["wall_s"] = round(self.walls[-1], 1)
+      if metrics["val_ppl"] is None or not math.isfinite(metrics["val_ppl"]):
         metrics["val_ppl"] = float("inf")
       settings = {**summary["config"], "lr": lr, "rest_lr": rest_lr, "phase": phase}
       record = make_record(name, seed, settings, metrics, command=self.command)
@@ -135,7 +206,11 @@ class Sweep:
       scores = {}
       for v in grid:
         lr, rest = (v, fixed) if axis == "lr" else (fixed, v)
-        scores[v] = self.run(size, name, lr, rest, 0, phase)
+        score = self.run(size, name, lr, rest, 0, phase)
+        if score is not None:  # None: left out by the time budget
+          scores[v] = score
+      if not scores:
+        return None, tuple(sorted(grid))
       best = min(scores, key=scores.get)
       wider = _extend(grid, best)
       if wider is None or i == self.args.max_extend:
@@ -148,8 +223,19 @@ class Sweep:
     lr_grid = self.args.lr_grid or METHODS[name][2]
     rest_grid = self.args.rest_grid or REST_GRID
     lr, lr_grid = self.best_over(size, name, lr_grid, self.args.rest_lr_start, "lr", "lr")
+    if lr is None:
+      return None, None
     rest, _ = self.best_over(size, name, rest_grid, lr, "rest_lr", "rest_lr")
-    lr, _ = self.best_over(size, name, lr_grid, rest, "lr", "lr_again")
+    if rest is None:
+      rest = self.args.rest_lr_start
+    refine = getattr(self.args, "refine", "grid")
+    if rest != self.args.rest_lr_start and refine != "none":  # the lr optimum may have moved
+      again = lr_grid
+      if refine == "neighbours":  # the best lr and its neighbours
+        i = lr_grid.index(lr)
+        again = lr_grid[max(i - 1, 0) : i + 2]
+      new_lr, _ = self.best_over(size, name, again, rest, "lr", "lr_again")
+      lr = lr if new_lr is None else new_lr
     for seed in self.args.seeds:
       self.run(size, name, lr, rest, seed, "seeds")
     return lr, rest
@@ -166,6 +252,39 @@ def best_pairs(runs: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:
     pairs = group_runs(group, ("settings.lr", "settings.rest_lr"))
     out[(size, name)] = max(pairs, key=lambda p: len(pairs[p]))
   return out
+
+
+LIMITED = {"fira", "fira_no_scaling", "apollo", "apollo_mini"}  # one float32 norm per matrix
+
+
+def analytic_state_bytes(name: str, run: dict) -> int:
+  """The optimizer state's bytes by formula (float32, scalar step counts left out).
+
+  With P trainable parameters: AdamW and LoRA keep two moments, ``8 P``. The low-rank methods
+  keep them for the parameters that are not projected (embedding, head, norms) and, per
+  projected ``(m, n)`` matrix at rank ``r``, the moments of the ``max(m, n) × r`` low-rank
+  gradient and the ``min(m, n) × r`` basis: ``4 (2 max(m, n) + min(m, n)) r``, plus one norm
+  (4 bytes) for the growth limiter (Fira, APOLLO). APOLLO-Mini's rank is 1.
+  """
+  from fira_jax.models import get_config
+
+  m = run["metrics"]
+  if name in ("adamw", "lora"):
+    return 8 * (m["params"] - m["frozen_params"])
+  cfg = get_config(run["settings"]["model"])
+  d, f, layers = cfg.d_model, cfg.ffn_dim, cfg.num_layers
+  rank = 1 if name == "apollo_mini" else run["settings"]["rank"]
+  shapes = [(d, d)] * 4 + [(d, f)] * 3
+  projected = layers * sum(a * b for a, b in shapes)
+  per_layer = sum(4 * (2 * max(a, b) + min(a, b)) * min(rank, a, b) for a, b in shapes)
+  limiter = 4 * len(shapes) if name in LIMITED else 0
+  return 8 * (m["params"] - projected) + layers * (per_layer + limiter)
+
+
+def _diverged() -> dict:
+  """The summary of a run stopped after too many non-finite steps (diverged)."""
+  keys = ("val_ppl", "val_loss", "tokens_per_s", "optimizer_state_bytes", "params")
+  return {"stopped": "non-finite", "frozen_params": None, **dict.fromkeys(keys)}
 
 
 def _edge(runs, size, name, axis, value, other, other_value) -> str:
@@ -212,32 +331,121 @@ def final_table(runs: list[dict], size: str) -> tuple[str, list[str]]:
     per[name] = {r["seed"]: r for r in runs if r["method"] == name and
                  field(r, "settings.model") == size and r["settings"]["lr"] == lr and
                  r["settings"]["rest_lr"] == rest}  # fmt: skip
-  base = {s: r["metrics"]["val_ppl"] for s, r in per.get("adamw", {}).items()}
+  ppls = {n: {s: r["metrics"]["val_ppl"] for s, r in by.items()} for n, by in per.items()}
+
+  def delta(name: str, ref: str) -> str:
+    a, b = ppls[name], ppls.get(ref, {})
+    common = sorted(set(a) & set(b))
+    if name == ref or len(common) < 2:
+      return "–"
+    return paired_delta([a[s] for s in common], [b[s] for s in common]).fmt()
+
   rows, means = [], {}
   for name, by_seed in per.items():
-    ppl = {s: r["metrics"]["val_ppl"] for s, r in by_seed.items()}
+    ppl = ppls[name]
     means[name] = float(np.mean(list(ppl.values())))
-    common = sorted(set(ppl) & set(base))
-    delta = "–"
-    if name != "adamw" and len(common) >= 2:
-      delta = paired_delta([ppl[s] for s in common], [base[s] for s in common]).fmt()
     r0 = next(iter(by_seed.values()))
     lr, rest = r0["settings"]["lr"], r0["settings"]["rest_lr"]
+    measured = r0["metrics"]["optimizer_state_bytes"]
+    formula = analytic_state_bytes(name, r0)
     rows.append([
       name, f"{lr:g}{_edge(runs, size, name, 'lr', lr, 'rest_lr', rest)}",
       f"{rest:g}{_edge(runs, size, name, 'rest_lr', rest, 'lr', lr)}",
-      ", ".join(str(s) for s in sorted(ppl)), fmt_pm(list(ppl.values()), digits=2), delta,
-      f"{r0['metrics']['optimizer_state_bytes'] / 2**20:.2f}",
+      ", ".join(str(s) for s in sorted(ppl)), fmt_pm(list(ppl.values()), digits=2),
+      delta(name, "adamw"), delta(name, "fira"),
+      f"{measured / 2**20:.3f}", f"{formula / 2**20:.3f} ({measured - formula:+d} B)",
       _tokens(by_seed.values()),
       str(PAPER_60M.get(name, "–")),
     ])  # fmt: skip
   header = ["method", "lr", "rest_lr", "seeds", "val. ppl", "Δ vs AdamW (95% CI)",
-            "state MiB", "tokens/s", "paper 60M ppl"]  # fmt: skip
+            "Δ vs Fira (95% CI)", "state MiB", "formula MiB (measured − formula)", "tokens/s",
+            "paper 60M ppl"]  # fmt: skip
   order = sorted(means, key=means.get)
   return markdown_table(header, rows), order
 
 
-def render(runs: list[dict]) -> str:
+NOTES = "<!-- notes: kept when the report is re-rendered -->"
+STATS = "pretrain_sweep_fira_stats.jsonl"  # Fira's residual branch in one tuned run
+
+
+def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
+  """Per size: validation perplexity (seed 0) against lr at each method's best rest_lr, and
+  against rest_lr at its best lr."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  best = best_pairs(runs)
+  sizes = list(dict.fromkeys(field(r, "settings.model") for r in runs))
+  fig, axes = plt.subplots(len(sizes), 2, figsize=(13, 4.5 * len(sizes)), squeeze=False)
+  for row, size in zip(axes, sizes, strict=True):
+    floor = []
+    for name in METHODS:
+      if (size, name) not in best:
+        continue
+      lr, rest = best[(size, name)]
+      pts = [r for r in runs if r["method"] == name and r["seed"] == 0
+             and field(r, "settings.model") == size]  # fmt: skip
+      for ax, axis, other, value in ((row[0], "lr", "rest_lr", rest),
+                                     (row[1], "rest_lr", "lr", lr)):  # fmt: skip
+        line = sorted((r["settings"][axis], r["metrics"]["val_ppl"]) for r in pts
+                      if r["settings"][other] == value)  # fmt: skip
+        xs, ys = zip(*line, strict=True)
+        ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], "o-", label=name)
+        floor += [y for y in ys if math.isfinite(y)]
+    labels = ("lr (projected matrices) at the best rest_lr",
+              "rest_lr (embedding, norms, head) at the best lr")  # fmt: skip
+    for ax, axis in zip(row, labels, strict=True):
+      ax.set(xscale="log", xlabel=axis, ylabel="validation ppl (seed 0)", title=size)
+      if floor:
+        ax.set_ylim(min(floor) * 0.97, min(floor) * 1.8)
+    row[0].legend(fontsize=8, ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def _skipped(out: pathlib.Path, runs: list[dict]) -> list[str]:
+  """The points left out by ``--deadline`` and not run later (by a resumed sweep)."""
+  path = out / SKIPPED
+  if not path.is_file():
+    return []
+  done = {tuple(field(r, k) for k in KEY) for r in runs}
+  rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  point = lambda r: (r["model"], r["method"], r["seed"], r["lr"], r["rest_lr"])  # noqa: E731
+  rows = list({point(r): r for r in rows if point(r) not in done}.values())  # once each
+  rows = [[r["model"], r["method"], r["phase"], f"{r['lr']:g}", f"{r['rest_lr']:g}",
+           str(r["seed"]), r["at"]] for r in rows]  # fmt: skip
+  header = ["model", "method", "phase", "lr", "rest_lr", "seed", "at"]
+  return ["", "## Left out by the time budget (`--deadline`)", "", markdown_table(header, rows)]
+
+
+def _diagnosis(out: pathlib.Path) -> list[str]:
+  path = out / STATS
+  if not path.is_file():
+    return []
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+  from _fira_stats_report import plot, read_stats, table  # isort: skip (beside this script)
+
+  records = read_stats(path)
+  head = records[0].get("run", {})
+  plot(records[1:] if "run" in records[0] else records, out / STATS.replace(".jsonl", ".png"),
+       f"Fira, {head.get('model', '')} at lr {head.get('lr', '?')}, rest_lr "
+       f"{head.get('rest_lr', '?')}")  # fmt: skip
+  body = records[1:] if "run" in records[0] else records
+  return [
+    "", "## Fira's residual branch during a tuned run", "",
+    f"`{STATS}`: {head.get('command', '')}. Every {head.get('every', '?')} steps, per "
+    "projected matrix, `fira_jax.fira_statistics` of that step: φ = ‖N_i‖/‖R_i‖ per channel "
+    "(the factor that gives the residual row the low-rank Adam update's scale), whether the "
+    "growth limiter cut the residual (ρ > 1), and the residual's share ‖S‖/‖α·back(N) + S‖ "
+    "of the update. Over all recorded steps:", "", table(body), "",
+    f"![Fira statistics]({STATS.replace('.jsonl', '.png')})",
+  ]  # fmt: skip
+
+
+def render(runs: list[dict], out: pathlib.Path | None = None) -> str:
   sizes = list(dict.fromkeys(field(r, "settings.model") for r in runs))
   lines = [
     "# Pre-training, every method at its tuned learning rates",
@@ -267,7 +475,30 @@ def render(runs: list[dict]) -> str:
       "Ordering here (mean ppl): " + (" < ".join(order) or "–"), "",
       "### The sweep (seed 0)", "", sweep_table(runs, size),
     ]  # fmt: skip
+  lines += ["", "![validation perplexity against the two rates](pretrain_sweep.png)"]
+  if out is not None:
+    lines += _skipped(out, runs) + _diagnosis(out)
   return "\n".join(lines) + "\n"
+
+
+def _compilation_cache(path: pathlib.Path) -> None:
+  """A persistent XLA cache: the runs of one method differ only in rates held in the optimizer
+  state (``traced_rates``), so they share one compiled step (compiling it is most of a tiny
+  model's run on a CPU)."""
+  import jax
+
+  jax.config.update("jax_compilation_cache_dir", str(path))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _deadline(hhmm: str, now: float | None = None) -> float:
+  """The next ``HH:MM`` UTC after ``now`` as a ``time.time()`` value."""
+  now = time.time() if now is None else now
+  hours, minutes = (int(x) for x in hhmm.split(":"))
+  day = now - now % 86400
+  t = day + hours * 3600 + minutes * 60
+  return t if t > now else t + 86400
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,27 +521,77 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--smoke", action="store_true", help="the smoke model, 2-point grids")
   parser.add_argument("--quiet", action="store_true", help="no progress bars")
   parser.add_argument("--report-only", action="store_true")
+  parser.add_argument("--steps", type=int, default=None, help="override the size's steps")
+  parser.add_argument("--gap", type=int, default=None, help="projector refresh gap (default 200)")
+  parser.add_argument("--refine", choices=("grid", "neighbours", "none"), default="grid",
+                      help="step 3: whole lr grid, best lr and neighbours, or none")  # fmt: skip
+  parser.add_argument("--deadline", default=None,
+                      help="HH:MM (UTC): start no run that would end later (by the slowest "
+                      "run so far); skipped points go to " + SKIPPED)  # fmt: skip
+  parser.add_argument("--diagnose-every", type=int, default=0,
+                      help="after the sweep, rerun Fira at its tuned rates recording its "
+                      "residual statistics every N steps (" + STATS + ")")  # fmt: skip
+  parser.add_argument("--diagnose-only", action="store_true",
+                      help="only the Fira statistics run (at the best rates so far; every 5 "
+                      "steps unless --diagnose-every)")  # fmt: skip
+  from_command_line = argv is None
   argv = sys.argv[1:] if argv is None else list(argv)
   args = parser.parse_args(argv)
+  if args.deadline is not None:
+    args.deadline = _deadline(args.deadline)
   if args.smoke:
     args.sizes, args.seeds, args.max_extend = ["smoke"], [0, 1], 0
     args.lr_grid, args.rest_grid = args.lr_grid or [1e-3, 1e-2], args.rest_grid or [1e-3, 1e-2]
     args.eval_every, args.eval_batches, args.tokenizer = 3, 2, "byte"
   args.out.mkdir(parents=True, exist_ok=True)
-  if not args.report_only:
-    command = "PYTHONPATH=. nice python " + command_line(
-      ["benchmarks/fira/pretrain_sweep.py", *argv]
-    )
-    sweep = Sweep(args, command)
+  command = "PYTHONPATH=. nice python " + command_line(["benchmarks/fira/pretrain_sweep.py", *argv])
+  if not args.report_only and from_command_line:  # not inside another process (tests)
+    _compilation_cache(args.run_dir / "xla_cache")
+  sweep = Sweep(args, command)
+  if not (args.report_only or args.diagnose_only):
     for size in args.sizes:
       for name in args.methods:
         lr, rest = sweep.method(size, name)
-        print(f"{size} {name}: best lr {lr:g}, rest_lr {rest:g}", flush=True)
+        print(f"{size} {name}: best lr {lr}, rest_lr {rest}", flush=True)
+  if (args.diagnose_every or args.diagnose_only) and "fira" in args.methods:
+    args.diagnose_every = args.diagnose_every or 5
+    for size in args.sizes:
+      diagnose(args, size, sweep)
   runs = read_runs(args.out / "pretrain_sweep_runs.jsonl", key=KEY)
-  text = render(runs)
-  (args.out / "pretrain_sweep.md").write_text(text, encoding="utf-8")
+  text = render(runs, args.out)
+  report = args.out / "pretrain_sweep.md"
+  if report.is_file() and NOTES in report.read_text(encoding="utf-8"):
+    text += "\n" + NOTES + report.read_text(encoding="utf-8").split(NOTES, 1)[1]
+  report.write_text(text, encoding="utf-8")
+  plot_sweep(runs, args.out / "pretrain_sweep.png")
   print(text)
   return 0
+
+
+def diagnose(args: argparse.Namespace, size: str, sweep: Sweep) -> None:
+  """Reruns Fira at its tuned pair (seed 0) recording ``fira_stats.jsonl`` every
+  ``--diagnose-every`` steps into ``pretrain_sweep_fira_stats.jsonl`` (once)."""
+  from fira_jax.train import TrainConfig, train
+
+  dest = args.out / STATS
+  runs = read_runs(sweep.runs_file, key=KEY)
+  tried = [r for r in runs if r["method"] == "fira" and field(r, "settings.model") == size]
+  if dest.is_file() or not tried:
+    return
+  if (size, "fira") in best_pairs(runs):  # the tuned pair; else the best point so far
+    lr, rest = best_pairs(runs)[(size, "fira")]
+  else:
+    best = min((r for r in tried if r["seed"] == 0), key=lambda r: r["metrics"]["val_ppl"])
+    lr, rest = best["settings"]["lr"], best["settings"]["rest_lr"]
+  out = args.run_dir / f"{size}_fira_stats"
+  shutil.rmtree(out, ignore_errors=True)
+  sweep._share_tokenizer(out, after=False)
+  config = sweep.config(size, "fira", lr, rest, 0, out)
+  train(TrainConfig(**config, fira_stats_every=args.diagnose_every))
+  head = {"run": {"model": size, "lr": lr, "rest_lr": rest, "every": args.diagnose_every,
+                  "command": sweep.command}}  # fmt: skip
+  dest.write_text(json.dumps(head) + "\n" + (out / "fira_stats.jsonl").read_text())
+  shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,13 @@ class TrainConfig:
     max_bad_steps: stop after N consecutive steps whose loss or gradient is not finite (such
       steps are skipped and counted as skipped_steps in metrics.jsonl)
     progress: show the progress bar
+    fira_stats_every: Fira only: every N steps (and at step 1) write per-matrix statistics of
+      the residual branch (scaling factors, limiter, residual share of the update) to
+      fira_stats.jsonl; costs one more gradient at those steps (0: off)
+    traced_rates: hold lr and rest_lr in the optimizer state instead of compiling them into
+      the step, so runs that differ only in their rates (a sweep) share one compiled step
+      through a persistent compilation cache; the same updates up to rounding (needs
+      weight_decay 0)
   """
 
   out: str
@@ -118,6 +125,8 @@ class TrainConfig:
   keep_checkpoints: int = 2
   max_bad_steps: int = 10
   progress: bool = True
+  fira_stats_every: int = 0
+  traced_rates: bool = False
 
   def __post_init__(self):
     if self.projector not in PROJECTORS:
@@ -157,6 +166,9 @@ class TrainConfig:
     if self.warmup_steps is None:
       self.warmup_steps = self.steps // 10
     _check_int("warmup_steps", self.warmup_steps, 0)
+    _check_int("fira_stats_every", self.fira_stats_every, 0)
+    if self.traced_rates and self.weight_decay:
+      raise ValueError("--traced-rates needs --weight-decay 0 (the decay is not linear in lr)")
     if self.warmup_steps >= self.steps:
       raise ValueError(f"--warmup-steps must be < --steps {self.steps}, got {self.warmup_steps}")
     if self.stop_at_step is not None and not 0 < self.stop_at_step <= self.steps:

@@ -11,6 +11,7 @@ import time
 
 import jax
 import numpy as np
+import optax
 from flax import nnx
 
 from fira_jax.data import BatchIterator, prepare_data
@@ -20,14 +21,25 @@ from fira_jax.models import Llama, apply_lora, get_config
 from fira_jax.train.checkpoint import Checkpointer, check_identity
 from fira_jax.train.config import TrainConfig
 from fira_jax.train.metrics import MetricsLog, perplexity, progress_bar
-from fira_jax.train.optimizers import lr_schedule, make_optimizer
+from fira_jax.train.optimizers import (
+  lr_schedule,
+  make_optimizer,
+  projected_dimension_numbers,
+  scale_by_rates,
+)
 from fira_jax.train.sharding import (
   make_mesh,
   maybe_initialize_distributed,
   shard_batch,
   tree_shardings,
 )
-from fira_jax.train.step import FlatModel, make_eval_step, make_train_step, state_bytes
+from fira_jax.train.step import (
+  FlatModel,
+  make_eval_step,
+  make_fira_stats_step,
+  make_train_step,
+  state_bytes,
+)
 
 
 def _build(config: TrainConfig, vocab_size: int, mesh):
@@ -65,6 +77,36 @@ def _identity(config: TrainConfig, model_cfg) -> dict:
     "batch_size": config.batch_size,
     "steps": config.steps,
   }
+
+
+def _summary(leaf: dict) -> dict:
+  """One matrix's statistics as JSON numbers: quantiles of phi, the rest as scalars."""
+  phi = np.asarray(leaf["phi"], np.float64)
+  out = {f"phi_{q}": float(np.quantile(phi, q / 100)) for q in (0, 10, 50, 90, 100)}
+  out["phi_mean"] = float(phi.mean())
+  out.update({k: float(v) for k, v in leaf.items() if k != "phi"})
+  return out
+
+
+def _fira_stats(config: TrainConfig, flat, tx, params, out, resume_step):
+  """``record(step, params, opt_state, frozen, batch)`` writing ``fira_stats.jsonl`` (one line
+  per step: per projected matrix, :func:`fira_jax.fira_statistics` summarised), or None when
+  ``fira_stats_every`` is 0 or the optimizer is not Fira."""
+  if not config.fira_stats_every or config.optimizer != "fira" or jax.process_index() != 0:
+    return None
+  keys = ("norm_scaling", "gamma", "residual_form", "proj_type")
+  options = {k: config.fira_options[k] for k in keys if k in config.fira_options}
+  dims = projected_dimension_numbers(params)
+  fn = make_fira_stats_step(
+    flat, tx, config.clip, alpha=config.alpha, weight_dimension_numbers=dims, **options
+  )
+  log = MetricsLog(out, resume_step=resume_step, filename="fira_stats.jsonl")
+
+  def record(step, params, opt_state, frozen, batch):
+    tree = jax.device_get(fn(params, opt_state, frozen, batch))
+    log.write({"step": step, "leaves": {k: _summary(v) for k, v in tree.items() if v}})
+
+  return record
 
 
 def evaluate(eval_fn, params, frozen, val: np.ndarray, batch_size: int, n_batches: int, mesh):
@@ -129,16 +171,18 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
   model_cfg, flat, params, frozen, p_sh = _build(config, data.tokenizer.vocab_size, mesh)
 
   schedule = lr_schedule(config.lr, config.steps, config.warmup_steps, config.min_lr_ratio)
+  rest_lr = config.lr if config.rest_lr is None else config.rest_lr
+  unit = lr_schedule(1.0, config.steps, config.warmup_steps, config.min_lr_ratio)
   tx = make_optimizer(
     config.optimizer,
-    learning_rate=schedule,
+    learning_rate=unit if config.traced_rates else schedule,
     params=params,
     rank=config.rank,
     update_proj_gap=config.update_proj_gap,
     alpha=config.alpha,
     weight_decay=config.weight_decay,
     clip=config.clip,
-    rest_lr_scale=1.0 if config.rest_lr is None else config.rest_lr / config.lr,
+    rest_lr_scale=1.0 if config.traced_rates else rest_lr / config.lr,
     fira_options=(
       {"seed": config.seed, **config.fira_options}
       if config.optimizer in ("apollo", "apollo_mini")
@@ -146,6 +190,8 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
     ),
     projector=config.projector,
   )
+  if config.traced_rates:
+    tx = optax.chain(tx, scale_by_rates(config.lr, rest_lr, params))
   o_sh = tree_shardings(jax.eval_shape(tx.init, params), mesh)
   opt_state = jax.jit(tx.init, out_shardings=o_sh)(params)
 
@@ -187,6 +233,7 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
   nan_step_fn = make_train_step(flat, tx, (p_sh, o_sh), gamma=gamma, _nan_loss=True)
   lr_at = jax.jit(schedule)
   eval_fn = make_eval_step(flat)
+  stats = _fira_stats(config, flat, tx, params, out, start if latest is not None else None)
   # One writer: every host computes the same records, and a second one rewriting the file on
   # resume would race with the first.
   log = MetricsLog(out, resume_step=start if latest is not None else None) if is_main else None
@@ -218,6 +265,8 @@ def _run(config: TrainConfig, ckpt: Checkpointer, preemption: Preemption) -> dic
   stopped, step = None, start
   for step in range(start + 1, stop + 1):
     batch = shard_batch(next(train_it), mesh)
+    if stats is not None and (step == 1 or step % config.fira_stats_every == 0):
+      stats(step, params, opt_state, frozen, batch)  # before the step: it donates its inputs
     fn = nan_step_fn if step in nan_steps else step_fn
     params, opt_state, metrics = fn(params, opt_state, frozen, batch)
     settle()  # the previous step's flag: one step stays in flight on the device

@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 from optax.contrib import GaLoreDimensionNumbers
 
@@ -72,6 +74,35 @@ def lr_schedule(lr: float, steps: int, warmup_steps: int, min_lr_ratio: float = 
     decay_steps=steps,
     end_value=lr * min_lr_ratio,
   )
+
+
+class RatesState(NamedTuple):
+  """State of :func:`scale_by_rates`: the two peak rates, float32 scalars."""
+
+  lr: jax.Array
+  rest_lr: jax.Array
+
+
+def scale_by_rates(lr: float, rest_lr: float, params: Mapping[str, jax.Array]):
+  """Multiplies the projected kernels' updates by ``lr`` and the others' by ``rest_lr``, rates
+  held in the state (not compiled in), so runs that differ only in their rates run one
+  compiled step. Chained after an optimizer built at rate 1 (``make_optimizer`` with a
+  schedule of peak 1) it gives that optimizer at these rates (each update is linear in the
+  rate when there is no weight decay).
+  """
+  proj = {k: d is not None for k, d in projected_dimension_numbers(params).items()}
+
+  def init_fn(params):
+    del params
+    return RatesState(jnp.asarray(lr, jnp.float32), jnp.asarray(rest_lr, jnp.float32))
+
+  def update_fn(updates, state, params=None):
+    del params
+    out = {k: u * (state.lr if proj[k] else state.rest_lr).astype(u.dtype)
+           for k, u in updates.items()}  # fmt: skip
+    return out, state
+
+  return optax.GradientTransformation(init_fn, update_fn)
 
 
 def make_optimizer(

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from fira_jax._src.diagnostics import fira_statistics
 from fira_jax._src.residual import LimitNormGrowthState
 from fira_jax.models.lora import FrozenWeight
 
@@ -125,6 +126,29 @@ def make_train_step(
 
   out = None if shardings is None else (shardings[0], shardings[1], None)
   return jax.jit(step, donate_argnums=(0, 1), out_shardings=out)
+
+
+def make_fira_stats_step(flat: FlatModel, tx: optax.GradientTransformation, clip: float = 0.0,
+                         **fira_kwargs):  # fmt: skip
+  """Returns a jitted ``stats(params, opt_state, frozen, batch)``: the gradient of ``batch``,
+  the optimizer step it causes (not applied) and :func:`fira_jax.fira_statistics` of it.
+
+  ``clip`` is the run's global-norm clipping (the Fira transform sees clipped gradients);
+  ``fira_kwargs`` go to :func:`fira_jax.fira_statistics` (``alpha``, ``gamma``, ...).
+  """
+
+  def stats(params, opt_state, frozen, batch_BxS1):
+    def loss_fn(p):
+      model = flat.merge(p, frozen)
+      return lm_loss(model(batch_BxS1[:, :-1]), batch_BxS1[:, 1:])
+
+    grads = jax.grad(loss_fn)(params)
+    _, new_state = tx.update(grads, opt_state, params)
+    if clip > 0:
+      grads, _ = optax.clip_by_global_norm(clip).update(grads, optax.EmptyState())
+    return fira_statistics(grads, opt_state, new_state, **fira_kwargs)
+
+  return jax.jit(stats)
 
 
 def make_eval_step(flat: FlatModel):

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import pathlib
 
+import numpy as np
 import pytest
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "fira" / "pretrain_sweep.py"
@@ -63,3 +64,33 @@ def test_smoke_sweep_writes_runs_and_a_report(sweep, tmp_path, shakespeare_sampl
   assert "## smoke" in report and "| fira |" in report
   assert sweep.main([*argv, "--report-only"]) == 0  # re-renders without training
   assert len((out / "pretrain_sweep_runs.jsonl").read_text().splitlines()) == len(runs)
+
+
+@pytest.mark.parametrize("name", ["adamw", "galore", "fira", "fira_no_limiter", "apollo",
+                                  "apollo_mini"])  # fmt: skip
+def test_state_bytes_equal_the_formula_up_to_scalars(sweep, name):
+  """The report's formula column: measured bytes (``jax.eval_shape``) minus the formula is only
+  the step counters (a few int32 scalars)."""
+  import jax
+
+  from fira_jax import optimizer_state_bytes
+  from fira_jax.models import get_config
+  from fira_jax.train import make_optimizer
+
+  cfg = get_config("smoke")
+  d, f, v = cfg.d_model, cfg.ffn_dim, cfg.vocab_size
+  shapes = {"embed/embedding": (v, d), "lm_head/kernel": (d, v), "norm/scale": (d,)}
+  for i in range(cfg.num_layers):
+    for k in ("q", "k", "v", "o"):
+      shapes[f"layers/{i}/attn/{k}_proj/kernel"] = (d, d)
+    shapes |= {f"layers/{i}/mlp/gate_proj/kernel": (d, f), f"layers/{i}/mlp/up_proj/kernel": (d, f),
+               f"layers/{i}/mlp/down_proj/kernel": (f, d), f"layers/{i}/attn_norm/scale": (d,),
+               f"layers/{i}/mlp_norm/scale": (d,)}  # fmt: skip
+  params = {k: jax.ShapeDtypeStruct(s, "float32") for k, s in shapes.items()}
+  optimizer, options, _ = sweep.METHODS[name]
+  tx = make_optimizer(optimizer, learning_rate=1e-3, params=params, rank=8, fira_options=options,
+                      rest_lr_scale=0.3)  # fmt: skip
+  measured = optimizer_state_bytes(tx, params)
+  n = sum(int(np.prod(s)) for s in shapes.values())
+  run = {"metrics": {"params": n, "frozen_params": 0}, "settings": {"model": "smoke", "rank": 8}}
+  assert 0 <= measured - sweep.analytic_state_bytes(name, run) <= 64

@@ -96,3 +96,37 @@ def test_lora_trains_only_adapters_and_keeps_frozen_weights(shakespeare, tmp_pat
   other = 2 * 257 * d + (2 * layers + 1) * d
   assert summary["params"] == adapters + other
   assert summary["optimizer_state_bytes"] == 2 * 4 * (adapters + other) + 8
+
+
+def test_fira_stats_every_writes_the_residual_statistics(shakespeare, tmp_path):
+  out = tmp_path / "stats"
+  summary = train(
+    TrainConfig(
+      out=str(out), model="smoke", optimizer="fira", rank=4, steps=4, batch_size=8, seq_len=32,
+      tokenizer="byte", data=shakespeare, eval_every=4, log_every=2, progress=False,
+      fira_stats_every=2, fira_options={"gamma": 1.01},
+    )
+  )  # fmt: skip
+  records = read_metrics(out / "fira_stats.jsonl")
+  assert [r["step"] for r in records] == [1, 2, 4]
+  leaves = records[-1]["leaves"]
+  assert len(leaves) == 2 * 7  # 2 layers x (q, k, v, o, gate, up, down)
+  leaf = next(iter(leaves.values()))
+  assert leaf["phi_0"] <= leaf["phi_50"] <= leaf["phi_100"] and 0 < leaf["residual_share"] <= 1
+  assert np.isfinite(summary["val_ppl"])
+
+
+def test_traced_rates_train_as_compiled_rates(shakespeare, tmp_path):
+  """Rates held in the optimizer state give the losses of rates compiled into the step."""
+  losses = []
+  for traced in (False, True):
+    out = tmp_path / f"traced_{traced}"
+    train(
+      TrainConfig(
+        out=str(out), model="smoke", optimizer="fira", rank=4, steps=3, batch_size=8,
+        seq_len=32, tokenizer="byte", data=shakespeare, eval_every=3, log_every=1,
+        progress=False, lr=0.02, rest_lr=0.003, traced_rates=traced,
+      )
+    )  # fmt: skip
+    losses.append([r["loss"] for r in read_metrics(out)])
+  np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
