@@ -13,7 +13,7 @@ import numpy as np
 
 from fira_jax.lab import results, stats
 
-__all__ = ["selected_tables"]
+__all__ = ["select_settings", "selected_tables"]
 
 ORDER = (
   "single",
@@ -64,12 +64,24 @@ def _cells(runs: list[dict]) -> dict:
   return out
 
 
-def _pick(tags: dict, select_seeds: set[int]) -> str:
-  def score(t):
-    vals = [_mean_val(r) for r in tags[t] if r["seed"] in select_seeds]
-    return (len(vals), np.mean(vals) if vals else -1.0)
+def _common_seeds(tags: dict, select_seeds: set[int]) -> set[int]:
+  """The selection seeds that every setting of a method ran."""
+  return set.intersection(*({r["seed"] for r in rs} for rs in tags.values())) & select_seeds
 
-  return max(tags, key=score)
+
+def _pick(tags: dict, select_seeds: set[int]) -> str:
+  """The setting of best mean validation accuracy over the seeds all settings ran."""
+  common = _common_seeds(tags, select_seeds)
+  return max(tags, key=lambda t: np.mean([_mean_val(r) for r in tags[t] if r["seed"] in common]))
+
+
+def select_settings(runs: list[dict], select_seeds: set[int]) -> dict[tuple, str]:
+  """(dataset, split, backbone, base method) -> the selected grid tag (see :func:`_pick`)."""
+  return {
+    (*cell, m): _pick(tags, select_seeds)
+    for cell, methods in _cells(runs).items()
+    for m, tags in methods.items()
+  }
 
 
 def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
@@ -78,6 +90,7 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
   out = []
   for (ds, split, bb), methods in sorted(_cells(runs).items()):
     picked = {m: _pick(tags, seeds) for m, tags in methods.items()}
+    common = {m: _common_seeds(tags, seeds) for m, tags in methods.items()}
     chosen = {m: methods[m][t] for m, t in picked.items()}
     single, dml = chosen.get("single", []), chosen.get("dml", [])
     rows, grid, diag = [], [], []
@@ -93,14 +106,14 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
           m + teacher,
           picked[m] or "–",
           str(len(rs)),
-          stats.fmt_pm([_mean_val(r) for r in rs if r["seed"] in seeds]),
+          stats.fmt_pm([_mean_val(r) for r in rs if r["seed"] in common[m]]),
           stats.fmt_pm(acc),
           _delta(rs, single) if m != "single" else "–",
           _delta(rs, dml) if m not in ("dml", "single") else "–",
         ]
       )
       for t, trs in methods[m].items():
-        sel = [r for r in trs if r["seed"] in seeds]
+        sel = [r for r in trs if r["seed"] in common[m]]
         grid.append(
           [m, t or "–", str(len(sel)), stats.fmt_pm([_mean_val(r) for r in sel]),
            stats.fmt_pm([_mean_test(r) for r in sel]), "yes" if t == picked[m] else ""]
@@ -113,9 +126,10 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
     out += [
       f"#### {ds}, {bb}, {split} split",
       "",
-      "Selected settings (best mean validation accuracy over seeds "
-      f"0–{select_seeds - 1}); test accuracy % (mean over the method's networks, mean ± std "
-      "over seeds) and paired Δ in points (mean [95% t interval]):",
+      "Selected settings (best mean validation accuracy over the selection seeds, those of "
+      f"0–{select_seeds - 1} that every setting of the method ran); test accuracy % (mean "
+      "over the method's networks, mean ± std over seeds) and paired Δ in points (mean [95% t "
+      "interval]):",
       "",
       results.markdown_table(
         [

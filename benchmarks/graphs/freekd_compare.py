@@ -31,7 +31,7 @@ from graphs.freekd import train_teacher
 from graphs.freekd.cli import freekd_run, single_run, teacher_kd_run
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _freekd_tables import selected_tables  # noqa: E402  (this folder's helper module)
+from _freekd_tables import select_settings, selected_tables  # noqa: E402  (this folder's helper module)
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results" / "graphs"
@@ -91,24 +91,10 @@ def tag(setting: dict) -> str:
   return "_".join(f"{k}{v:g}" for k, v in sorted(setting.items())) or "default"
 
 
-def _val(run_: dict) -> float:
-  return float(np.mean(run_["metrics"]["val_acc"]))
-
-
 def select(runs: list[dict], seeds: set[int]) -> dict[tuple, str]:
   """Per (dataset, split, backbone, base method): the grid tag of best mean validation
-  accuracy over ``seeds`` (mean over the method's networks; ties to the first tag run)."""
-  scores: dict[tuple, dict[str, list[float]]] = {}
-  for r in runs:
-    st = r["settings"]
-    if st.get("protocol") != PROTOCOL or r["seed"] not in seeds:
-      continue
-    cell = (st["dataset"], st["split"], st["backbone"], st["base_method"])
-    scores.setdefault(cell, {}).setdefault(st["tag"], []).append(_val(r))
-  return {
-    cell: max(by_tag, key=lambda t: (len(by_tag[t]), np.mean(by_tag[t])))
-    for cell, by_tag in scores.items()
-  }
+  accuracy (mean over the method's networks) over the seeds of ``seeds`` that every tag ran."""
+  return select_settings([r for r in runs if r["settings"].get("protocol") == PROTOCOL], seeds)
 
 
 def _teacher(cache: dict, data, key: tuple, seed: int, train_config):
