@@ -160,6 +160,11 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
   return "\n".join(out)
 
 
+def _finite_mean(values: list[float]) -> str:
+  finite = [v for v in values if np.isfinite(v)]
+  return f"{np.mean(finite):.3f}" if finite else "–"
+
+
 def _per_epoch(runs: list[dict], name: str) -> list[str]:
   """The selected FreeKD policy every 10 epochs after warm-up, averaged over seeds."""
   diags = [r["metrics"]["diagnostics"] for r in runs if r["metrics"].get("diagnostics")]
@@ -170,7 +175,7 @@ def _per_epoch(runs: list[dict], name: str) -> list[str]:
   for e in epochs:
     vals = {k: [d[k][d["epoch"].index(e)] for d in diags if e in d["epoch"]] for k in DIAG}
     n = len(vals[DIAG[0]])
-    rows.append([str(e), str(n)] + [f"{np.nanmean(vals[k]):.3f}" for k in DIAG])
+    rows.append([str(e), str(n)] + [_finite_mean(vals[k]) for k in DIAG])
   return [
     f"Per epoch, `{name}` at its selected setting (mean over the seeds still running):",
     "",
