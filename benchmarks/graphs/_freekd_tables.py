@@ -122,7 +122,10 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
         d = [r["metrics"].get("diagnostics") for r in trs]
         if d and all(d) and m != "dml":
           means = {k: [x["mean"][k] for x in d] for k in DIAG}
-          diag.append([m, t, str(len(d))] + [stats.fmt_pm(means[k], digits=3) for k in DIAG])
+          cells = [stats.fmt_pm(means[k], digits=3) for k in DIAG]
+          if trs[0]["settings"]["config"]["direction"] != "learned":  # no policy acts
+            cells[-2:] = ["–", "–"]
+          diag.append([m, t, str(len(d)), *cells])
     out += [
       f"#### {ds}, {bb}, {split} split",
       "",
@@ -151,7 +154,7 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
       "Direction policy after warm-up (mean over epochs, then mean ± std over seeds): share of "
       "the most used sender, fraction of contested training / validation nodes (one network "
       "right, the other wrong) whose sender is the right one (0.5 = chance), mean reward, "
-      "policy entropy (nats; ln 2 = 0.693 is uniform):",
+      "policy entropy (nats; ln 2 = 0.693 is uniform; – where no direction policy acts):",
       "",
       results.markdown_table(["method", "setting", "seeds", *DIAG], diag),
       "",
