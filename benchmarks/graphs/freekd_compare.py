@@ -27,14 +27,26 @@ import numpy as np
 
 from fira_jax.lab import results, stats
 from graphs import FreeKDConfig, NodeTrainConfig, load_planetoid, random_split
-from graphs.freekd.cli import freekd_run, single_run
+from graphs.freekd import train_teacher
+from graphs.freekd.cli import freekd_run, single_run, teacher_kd_run
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _freekd_tables import select_settings, selected_tables  # noqa: E402  (this folder's helper module)
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results" / "graphs"
 RUNS = RESULTS / "freekd_runs.jsonl"
 REPORT = RESULTS / "freekd.md"
 PAGE = HERE / "freekd_page.md"  # the page's fixed text; the tables replace {{TABLES}}
-KEY = ("settings.dataset", "settings.split", "settings.backbone", "method", "seed")
+KEY = (
+  "settings.protocol",
+  "settings.dataset",
+  "settings.split",
+  "settings.backbone",
+  "method",
+  "seed",
+)
+PROTOCOL = "selected"  # runs of the validation-selected grid (issue 22); earlier runs have none
 METHODS = {  # name -> (number of GNNs, FreeKDConfig overrides); "single" is one GNN alone
   "single": (1, {}),
   "freekd": (2, {}),
@@ -45,6 +57,11 @@ METHODS = {  # name -> (number of GNNs, FreeKDConfig overrides); "single" is one
   "prompt": (2, {"prompt": "shared"}),
   "prompt_clip0.01": (2, {"prompt": "shared", "prompt_clip": 0.01}),
   "plusplus": (3, {"feature_mask_rate": 0.1, "edge_drop_rate": 0.1}),
+  "dml": (2, {"direction": "mutual", "structure": "none", "rho": 0.0}),
+  "teacher_kd": (1, {}),  # a deep residual GCN teacher, then KD into one shallow student
+  "oracle": (2, {"direction": "oracle"}),
+  "freekd_local": (2, {"reward": "local"}),
+  "freekd_entropy": (2, {"entropy_bonus": 0.05}),
 }
 GLANCE = ("freekd", "random_direction", "no_structure", "prompt", "plusplus")
 # Paper numbers (percent) as extracted from the papers' tables; their split is most likely
@@ -55,33 +72,92 @@ PAPER = {
 }
 
 
+def parse_grid(text: str) -> list[dict]:
+  """``"mu=1,temperature=1;mu=3,temperature=2"`` -> one override dict per setting."""
+  out = []
+  for part in filter(None, (p.strip() for p in text.split(";"))):
+    setting = {}
+    for item in part.split(","):
+      name, _, value = item.partition("=")
+      if name not in FreeKDConfig.__dataclass_fields__ or not value:
+        raise ValueError(f"grid items are FreeKDConfig field=value, got {item!r}")
+      setting[name] = float(value)
+    out.append(setting)
+  return out or [{}]
+
+
+def tag(setting: dict) -> str:
+  """A setting's short name, e.g. ``mu3_temperature2`` (``default`` when empty)."""
+  return "_".join(f"{k}{v:g}" for k, v in sorted(setting.items())) or "default"
+
+
+def select(runs: list[dict], seeds: set[int]) -> dict[tuple, str]:
+  """Per (dataset, split, backbone, base method): the grid tag of best mean validation
+  accuracy (mean over the method's networks) over the seeds of ``seeds`` that every tag ran."""
+  return select_settings([r for r in runs if r["settings"].get("protocol") == PROTOCOL], seeds)
+
+
+def _teacher(cache: dict, data, key: tuple, seed: int, train_config):
+  if key not in cache:
+    cache[key] = train_teacher(data, train_config=train_config, seed=seed)
+  return cache[key]
+
+
 def run(args: argparse.Namespace) -> None:
-  """Runs every (dataset, backbone, seed, method) not yet in ``--runs`` and appends it."""
+  """Runs every (dataset, backbone, seed, method, grid setting) not yet in ``--runs``.
+
+  Method ``m`` with grid setting ``g`` is recorded as method ``m@<tag(g)>``; with
+  ``--extend-selected`` only the setting that :func:`select` picks (on the seeds of
+  ``--select-seeds``) runs, for every seed of ``--seeds``.
+  """
   path = pathlib.Path(args.runs[0])
-  done = set()
-  if path.exists():
-    done = {tuple(results.field(r, k) for k in KEY) for r in results.read_runs(path, key=KEY)}
+  existing = results.read_runs(path, key=KEY) if path.exists() else []
+  done = {tuple(results.field(r, k, None) for k in KEY) for r in existing}
+  chosen = select(existing, set(range(args.select_seeds))) if args.extend_selected else None
   train_config = NodeTrainConfig(epochs=args.epochs, patience=args.patience)
+  teachers: dict = {}
+  grid = parse_grid(args.grid)
   for dataset in args.datasets.split(","):
     base = load_planetoid(dataset, args.data_dir)
     for backbone in args.backbones.split(","):
-      for seed in range(args.seeds):
-        data = random_split(base, seed) if args.split == "random" else base
-        for method in args.methods.split(","):
-          if (dataset, args.split, backbone, method, seed) in done:
-            continue
-          k, overrides = METHODS[method]
-          settings = {"dataset": dataset, "split": args.split, "backbone": backbone}
-          settings.update(num_gnns=k, epochs=args.epochs, patience=args.patience)
-          if k == 1:
-            metrics = single_run(data, backbone, seed, train_config)
-          else:
-            config = FreeKDConfig(**overrides)
-            settings["config"] = dataclasses.asdict(config)
-            metrics = freekd_run(data, [backbone] * k, config, seed, train_config, args.progress)
-          record = results.make_record(method, seed, settings, metrics, command=args.command)
-          results.append_run(path, record)
-          print(f"{dataset} {backbone} {method} seed {seed}: test_acc {metrics['test_acc']}")
+      for method in args.methods.split(","):
+        settings_list = [{}] if method == "single" else grid
+        if chosen is not None and method != "single":
+          picked = chosen.get((dataset, args.split, backbone, method))
+          settings_list = [g for g in grid if tag(g) == picked]
+        for setting in settings_list:
+          name = method if method == "single" else f"{method}@{tag(setting)}"
+          for seed in range(args.seed_start, args.seeds):
+            if (PROTOCOL, dataset, args.split, backbone, name, seed) in done:
+              continue
+            data = random_split(base, seed) if args.split == "random" else base
+            metrics, settings = _one(
+              data, (dataset, args.split, backbone), method, setting, seed, train_config, teachers
+            )
+            settings.update(epochs=args.epochs, patience=args.patience)
+            record = results.make_record(name, seed, settings, metrics, command=args.command)
+            results.append_run(path, record)
+            print(f"{dataset} {backbone} {name} seed {seed}: {metrics['test_acc']}", flush=True)
+
+
+def _one(data, cell, method, setting, seed, train_config, teachers):
+  """One run of ``method`` with grid ``setting``: its metrics and settings."""
+  dataset, split, backbone = cell
+  k, overrides = METHODS[method]
+  settings = {"protocol": PROTOCOL, "dataset": dataset, "split": split, "backbone": backbone}
+  settings.update(num_gnns=k, base_method=method, tag=tag(setting) if method != "single" else "")
+  if method == "single":
+    return single_run(data, backbone, seed, train_config), settings
+  config = FreeKDConfig(**{**overrides, **setting})
+  settings["config"] = dataclasses.asdict(config)
+  if method == "teacher_kd":
+    teacher = _teacher(teachers, data, (dataset, split, seed), seed, train_config)
+    metrics = teacher_kd_run(
+      data, backbone, seed, train_config, mu=config.mu, temperature=config.temperature,
+      teacher=teacher,
+    )  # fmt: skip
+    return metrics, settings
+  return freekd_run(data, [backbone] * k, config, seed, train_config), settings
 
 
 def _platform(run: dict) -> str:
@@ -200,7 +276,10 @@ def _glance_order(key) -> tuple:
 def report(args: argparse.Namespace) -> str:
   """Renders the whole results page (fixed text around the tables) from the runs files."""
   runs = results.read_runs(*args.runs, key=KEY)
-  text = PAGE.read_text(encoding="utf-8").replace("{{TABLES}}", tables(runs))
+  new = [r for r in runs if results.field(r, "settings.protocol", None) == PROTOCOL]
+  old = [r for r in runs if results.field(r, "settings.protocol", None) is None]
+  text = PAGE.read_text(encoding="utf-8").replace("{{TABLES}}", tables(old))
+  text = text.replace("{{SELECTED}}", selected_tables(new, args.select_seeds))
   if args.out:
     pathlib.Path(args.out).write_text(text, encoding="utf-8")
   return text
@@ -217,7 +296,19 @@ def main(argv: list[str] | None = None) -> None:
   p.add_argument("--datasets", default="cora,citeseer")
   p.add_argument("--backbones", default="gcn,gat,sage")
   p.add_argument("--methods", default=",".join(METHODS))
-  p.add_argument("--seeds", type=int, default=10)
+  p.add_argument("--seeds", type=int, default=10, help="run seeds --seed-start..seeds-1")
+  p.add_argument("--seed-start", type=int, default=0)
+  p.add_argument(
+    "--grid",
+    default="",
+    help="FreeKDConfig settings to try per method, e.g. 'mu=1,temperature=1;mu=3,temperature=2'",
+  )
+  p.add_argument(
+    "--extend-selected",
+    action="store_true",
+    help="run only each cell's validation-selected grid setting (selected on --select-seeds)",
+  )
+  p.add_argument("--select-seeds", type=int, default=5, help="select on seeds 0..this-1")
   p.add_argument("--split", default="public", choices=("public", "random"))
   p.add_argument("--epochs", type=int, default=200)
   p.add_argument("--patience", type=int, default=100)

@@ -8,7 +8,7 @@ __all__ = ["FreeKDConfig", "CHOICES"]
 
 # field -> allowed values, for the fields that take one of a few names.
 CHOICES: dict[str, tuple[str, ...]] = {
-  "direction": ("learned", "random", "fixed", "mutual"),
+  "direction": ("learned", "random", "fixed", "mutual", "oracle"),
   "structure": ("learned", "all", "none"),
   "reward": ("local", "improvement", "receiver_only", "sender", "global"),
   "baseline": ("mean", "ema"),
@@ -33,7 +33,10 @@ class FreeKDConfig:
     normalize: divide distillation sums by ``N`` (``"all"``) or by the selected nodes.
     similarity: local-structure similarity (``"rbf"``, ``"dot"``, ``"cosine"``).
     direction: ``"learned"`` (the policy), ``"random"`` (uniform), ``"fixed"`` (network 0
-      always teaches) or ``"mutual"`` (every network teaches every other, DML-style).
+      always teaches), ``"mutual"`` (every network teaches every other: deep mutual learning,
+      DML) or ``"oracle"`` (on each training node, the network with the lowest loss on the
+      node's label before the step teaches; uniform elsewhere: an upper bound of what a
+      direction policy can gain from the labels it is allowed to see).
     structure: ``"learned"`` (the policy), ``"all"`` (always transfer) or ``"none"``.
     reward: ``"sender"`` (default: minus the sending network's post-update labelled loss in
       the node's neighbourhood, which rewards picking the network that is right around the

@@ -38,8 +38,10 @@ def sample_actions(agent, cache: dict, data: NodeData, key: jax.Array, cfg: Free
   k1, k2 = jax.random.split(key)
   if cfg.learns_direction:
     a = jax.random.categorical(k1, agent.node(s1, data.real_nodes))
-  elif cfg.direction == "random":
+  elif cfg.direction in ("random", "oracle"):
     a = jax.random.randint(k1, (n,), 0, k_nets)
+    if cfg.direction == "oracle":  # labels of training nodes only
+      a = jnp.where(data.train_mask > 0, jnp.argmin(cache["losses"], 0), a)
   else:
     a = jnp.zeros((n,), jnp.int32)
   s2 = structure_state(s1, a, data.graph)

@@ -25,7 +25,7 @@ from graphs.freekd._forward import Member, eval_fn
 from graphs.freekd._prompt import FeaturePrompt
 from graphs.freekd._step import gnn_loss_fn
 
-__all__ = ["FreeKDResult", "train_freekd"]
+__all__ = ["FreeKDResult", "direction_diagnostics", "train_freekd"]
 
 
 class FreeKDResult(NamedTuple):
@@ -39,8 +39,10 @@ class FreeKDResult(NamedTuple):
       features (equal to ``test_acc`` without prompts).
     history: per-epoch arrays: ``val_acc``/``test_acc`` ``[T, K]``, ``share_sender``
       ``[T, K]`` (fraction of nodes whose teacher is network k), ``share_structure``,
-      ``reward``, ``policy_entropy``, ``loss`` ``[T, K]``, ``seconds`` (wall time of the
-      epoch, the first one includes compilation).
+      ``reward``, ``policy_entropy``, ``loss`` ``[T, K]``, ``right_sender_train`` /
+      ``right_sender_val`` and ``contested_train`` / ``contested_val`` (see
+      :func:`direction_diagnostics`), ``seconds`` (wall time of the epoch, the first one
+      includes compilation).
     decisions: snapshots ``{"epoch", "actions" [N], "structure" [N], "correct" [K, N]}`` over
       the real nodes (padding from :func:`~graphs.shard_node_data` left out).
   """
@@ -93,6 +95,31 @@ def _history_row(metrics, aux, stats, real, k_nets) -> dict:
   row["share_sender"] = np.bincount(a_real, minlength=k_nets) / max(a_real.shape[0], 1)
   row["share_structure"] = np.asarray(dec["b"])[real].mean()
   return row
+
+
+def direction_diagnostics(
+  actions: np.ndarray, correct_KxN: np.ndarray, masks: dict[str, np.ndarray]
+) -> dict[str, float]:
+  """How often the sender is the network that is right on the node.
+
+  Over the nodes of each mask where the networks disagree in correctness (at least one right
+  and one wrong, before the step), ``right_sender_<name>`` is the fraction whose sender
+  ``a_i`` is right, and ``contested_<name>`` the fraction of the mask's nodes that disagree.
+  A uniform choice scores ``1/2`` for two networks; always sending from the right one scores 1.
+
+  Args:
+    actions: ``[N]`` senders.
+    correct_KxN: ``[K, N]`` 0/1 correctness of each network's arg-max.
+    masks: name -> ``[N]`` 0/1 node mask (e.g. ``{"train": ..., "val": ...}``).
+  """
+  right = np.take_along_axis(correct_KxN, actions[None].astype(int), 0)[0]
+  contested = (correct_KxN.max(0) > 0) & (correct_KxN.min(0) < 1)
+  out = {}
+  for name, mask in masks.items():
+    m = contested & (mask > 0)
+    out[f"right_sender_{name}"] = float(right[m].mean()) if m.any() else float("nan")
+    out[f"contested_{name}"] = float(m.sum() / max((mask > 0).sum(), 1))
+  return out
 
 
 def _update_best(stoppers: dict, row: dict, epoch: int) -> None:
@@ -175,6 +202,7 @@ def _loop(data, nets, policy, config, train_config, seed, record_every, progress
   hist: dict[str, list] = {}
   decisions: list[dict] = []
   real = np.asarray(data.real_nodes) > 0  # host copy, for the decision shares
+  train_mask, val_mask = np.asarray(data.train_mask)[real], np.asarray(data.val_mask)[real]
   desc = f"freekd {'-'.join(backbones)} seed {seed}"
   bar = progress_bar(train_config.epochs, desc=desc, disable=not progress, unit="epoch")
   for epoch in range(train_config.epochs):
@@ -202,8 +230,15 @@ def _loop(data, nets, policy, config, train_config, seed, record_every, progress
           "correct": np.asarray(cache["correct"])[:, real],
         }
       )
-    cache = new_cache
     row = _history_row(metrics, aux, stats, real, k_nets)
+    row.update(
+      direction_diagnostics(
+        np.asarray(dec["a"])[real],
+        np.asarray(cache["correct"])[:, real],
+        {"train": train_mask, "val": val_mask},
+      )
+    )
+    cache = new_cache
     row["seconds"] = time.perf_counter() - tic
     for k, v in row.items():
       hist.setdefault(k, []).append(v)

@@ -29,16 +29,28 @@ from graphs._node_classifier import NodeTrainConfig, train_node_classifier
 from graphs._planetoid import DATASETS, NodeData, load_planetoid, random_split
 from graphs._sharding import shard_node_data
 from graphs.freekd._config import PROMPTS, FreeKDConfig
+from graphs.freekd._teacher import KDResult, TeacherConfig, train_student_kd, train_teacher
 from graphs.freekd._train import train_freekd
 
-__all__ = ["VARIANTS", "add_arguments", "run", "variant_config", "single_run", "freekd_run"]
+__all__ = [
+  "VARIANTS",
+  "add_arguments",
+  "run",
+  "variant_config",
+  "single_run",
+  "freekd_run",
+  "teacher_kd_run",
+]
 
 # variant -> (default K, FreeKDConfig fields it changes unless given as flags)
 VARIANTS: dict[str, tuple[int, dict]] = {
   "freekd": (2, {}),
   "prompt": (2, {"prompt": "shared"}),
   "plusplus": (3, {"feature_mask_rate": 0.1, "edge_drop_rate": 0.1}),
+  "dml": (2, {"direction": "mutual", "structure": "none", "rho": 0.0}),
+  "teacher_kd": (1, {}),
 }
+TEACHER_KD = "teacher_kd"  # classic KD from a deep teacher: not a FreeKDConfig run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     default="freekd",
     choices=list(VARIANTS),
     help="freekd; prompt (FreeKD-Prompt: --prompt shared unless given); plusplus (FreeKD++: "
-    "3 GNNs, --feature-mask-rate and --edge-drop-rate 0.1 unless given)",
+    "3 GNNs, --feature-mask-rate and --edge-drop-rate 0.1 unless given); dml (deep mutual "
+    "learning: every GNN teaches every other its soft labels, --direction mutual --structure "
+    "none --rho 0 unless given); teacher_kd (classic KD: a deep residual GCN teacher, "
+    "--teacher-layers deep, trained first and selected on validation, teaches one shallow "
+    "student with weight --mu at temperature --temperature)",
   )
   parser.add_argument("--num-gnns", type=int, default=None, help="K (default 2; 3 for plusplus)")
   parser.add_argument("--seeds", type=int, default=1, help="number of seeds (0..seeds-1)")
@@ -76,6 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     "--shard",
     action="store_true",
     help="pad the graph and shard nodes and edges over all devices (graphs.shard_node_data)",
+  )
+  parser.add_argument(
+    "--teacher-layers", type=int, default=8, help="teacher_kd: depth of the teacher (> 2)"
   )
   parser.add_argument("--json", default=None, help="write results to this JSON file")
   parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
@@ -127,7 +146,10 @@ def freekd_run(
 ) -> dict:
   """One FreeKD run: per-network ``test_acc``, ``test_acc_original``, ``val_acc``,
   ``best_epoch``; ``epochs_run``, ``seconds_per_epoch`` (median epoch after the first) and
-  ``final_share_sender`` (last epoch's share of nodes taught by each network)."""
+  ``final_share_sender`` (last epoch's share of nodes taught by each network) and
+  ``diagnostics`` (the direction policy after warm-up, every 10 epochs and on average: share
+  of the most used sender, how often the sender is the network that is right on contested
+  training / validation nodes, mean reward, policy entropy)."""
   res = train_freekd(
     data, backbones, config=config, train_config=train_config, seed=seed, progress=progress
   )
@@ -139,11 +161,70 @@ def freekd_run(
     "epochs_run": len(res.history["loss"]),
     "seconds_per_epoch": float(np.median(res.history["seconds"][1:])),
     "final_share_sender": res.history["share_sender"][-1].tolist(),
+    "diagnostics": _diagnostics(res.history, config.warmup),
   }
+
+
+def teacher_kd_run(
+  data: NodeData,
+  backbone: str,
+  seed: int,
+  train_config: NodeTrainConfig,
+  *,
+  mu: float = 1.0,
+  temperature: float = 1.0,
+  teacher: KDResult | None = None,
+  teacher_config: TeacherConfig | None = None,
+) -> dict:
+  """One classic-KD run: the deep teacher (trained here unless ``teacher`` is given), then the
+  shallow student. Keys as :func:`single_run` plus ``teacher_val_acc``, ``teacher_test_acc``,
+  ``teacher_layers`` and ``student_layers``."""
+  start = time.perf_counter()
+  if teacher is None:
+    teacher = train_teacher(data, config=teacher_config, train_config=train_config, seed=seed)
+  res = train_student_kd(
+    data, teacher.logits, backbone, mu=mu, temperature=temperature,
+    train_config=train_config, seed=seed,
+  )  # fmt: skip
+  return {
+    "test_acc": [res.test_acc],
+    "val_acc": [res.val_acc],
+    "best_epoch": [res.best_epoch],
+    "teacher_val_acc": teacher.val_acc,
+    "teacher_test_acc": teacher.test_acc,
+    "teacher_layers": teacher.layers,
+    "student_layers": res.layers,
+    "wall_s": time.perf_counter() - start,
+  }
+
+
+def _diagnostics(history: dict, warmup: int, every: int = 10) -> dict:
+  """The policy's per-epoch diagnostics after warm-up, every ``every`` epochs, and their means."""
+  keys = ("right_sender_train", "right_sender_val", "reward", "policy_entropy")
+  top = np.max(history["share_sender"], -1)  # share of the most used sender
+  idx = np.arange(warmup, top.shape[0])
+  out = {"epoch": idx[::every].tolist(), "top_share": top[idx][::every].tolist()}
+  out.update({k: np.asarray(history[k])[idx][::every].tolist() for k in keys})
+  out["mean"] = {"top_share": _mean(top[idx])}
+  out["mean"].update({k: _mean(np.asarray(history[k])[idx]) for k in keys})
+  return out
+
+
+def _mean(values: np.ndarray) -> float:
+  """Mean of the finite values (NaN when there are none, e.g. no agent step)."""
+  finite = values[np.isfinite(values)]
+  return float(finite.mean()) if finite.size else float("nan")
 
 
 def _backbones(args: argparse.Namespace) -> list[str]:
   k = args.num_gnns if args.num_gnns is not None else VARIANTS[args.variant][0]
+  if args.variant == TEACHER_KD:
+    if k != 1:
+      raise ValueError(f"--variant teacher_kd trains one student, got --num-gnns {k}")
+    names = [b.strip() for b in args.backbone.split(",")]
+    if len(names) != 1:
+      raise ValueError(f"--variant teacher_kd takes one --backbone, got {args.backbone!r}")
+    return names
   if k < 2:
     raise ValueError(f"--num-gnns must be >= 2 (FreeKD exchanges between K >= 2 GNNs), got {k}")
   names = [b.strip() for b in args.backbone.split(",")]
@@ -176,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
   if args.data_dir is None:
     raise ValueError("--data-dir is required (or set FIRA_JAX_DATA_DIR)")
   config = variant_config(args.variant, args)
+  teacher_config = TeacherConfig(layers=args.teacher_layers) if args.variant == TEACHER_KD else None
   train_config = NodeTrainConfig(epochs=args.epochs, patience=args.patience)
   base = load_planetoid(args.dataset, args.data_dir, download=args.download)
   single_names = list(dict.fromkeys(names))
@@ -205,7 +287,15 @@ def run(args: argparse.Namespace) -> int:
         res = single_run(data, name, seed, train_config, args.progress)
         out["baseline_test_acc_by_backbone"][name].append(res["test_acc"][0])
       out["baseline_test_acc"].append(out["baseline_test_acc_by_backbone"][names[0]][-1])
-    res = freekd_run(data, names, config, seed, train_config, args.progress)
+    if args.variant == TEACHER_KD:
+      res = teacher_kd_run(
+        data, names[0], seed, train_config, mu=config.mu, temperature=config.temperature,
+        teacher_config=teacher_config,
+      )  # fmt: skip
+      res["test_acc_original"] = res["test_acc"]
+      res["seconds_per_epoch"], res["final_share_sender"] = float("nan"), []
+    else:
+      res = freekd_run(data, names, config, seed, train_config, args.progress)
     for key in ("test_acc", "test_acc_original", "val_acc", "best_epoch"):
       out[key].append(res[key])
     out["seconds_per_epoch"].append(res["seconds_per_epoch"])

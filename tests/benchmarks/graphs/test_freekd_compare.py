@@ -46,6 +46,7 @@ def test_report_renders_the_committed_runs(bench, tmp_path):
 
 def test_runs_file_is_in_the_harness_format(bench):
   runs = results.read_runs(bench.RUNS, key=bench.KEY)
+  runs = [r for r in runs if "protocol" not in r["settings"]]  # the first grid
   assert len(runs) == 730
   assert {r["machine"].split(",")[0] for r in runs} == {
     "2 CPU cores (`nproc` = 2)",
@@ -65,10 +66,34 @@ def test_run_appends_resumable_records(bench, tmp_path, dataset_dir):
   bench.main(argv)
   bench.main(argv)  # everything done: nothing appended
   recs = results.read_runs(runs, key=bench.KEY)
-  assert [r["method"] for r in recs] == ["single", "freekd"]
+  assert [r["method"] for r in recs] == ["single", "freekd@default"]
   freekd = recs[1]
   assert freekd["settings"]["config"]["warmup"] == 20 and freekd["settings"]["epochs"] == 3
   assert len(freekd["metrics"]["test_acc"]) == 2 and "final_share_sender" in freekd["metrics"]
   assert "freekd_compare" in freekd["command"] and freekd["machine"]
   page = bench.main(["--report", "--runs", str(runs), "--out", str(tmp_path / "p.md")])
-  assert page is None and "| cora | gcn | freekd | 1 |" in (tmp_path / "p.md").read_text()
+  text = (tmp_path / "p.md").read_text()
+  assert page is None and "| freekd | default | 1 |" in text and "#### cora, gcn, public" in text
+
+
+def test_grid_selects_on_validation(bench, tmp_path, dataset_dir):
+  runs = tmp_path / "runs.jsonl"
+  argv = ["--data-dir", str(dataset_dir("planetoid")), "--runs", str(runs)]
+  argv += ["--datasets", "cora", "--backbones", "gcn", "--epochs", "3", "--patience", "3"]
+  grid = ["--grid", "mu=1,temperature=1;mu=3,temperature=2"]
+  bench.main([*argv, "--methods", "single,dml,teacher_kd", "--seeds", "1", *grid])
+  recs = results.read_runs(runs, key=bench.KEY)
+  assert {r["method"] for r in recs} == {
+    "single", "dml@mu1_temperature1", "dml@mu3_temperature2",
+    "teacher_kd@mu1_temperature1", "teacher_kd@mu3_temperature2",
+  }  # fmt: skip
+  kd = next(r for r in recs if r["method"].startswith("teacher_kd"))
+  assert kd["metrics"]["teacher_layers"] > kd["metrics"]["student_layers"] == 2
+  picked = bench.select(recs, {0})
+  bench.main([*argv, "--methods", "dml", "--seeds", "2", *grid, "--extend-selected",
+              "--select-seeds", "1"])  # fmt: skip
+  recs = results.read_runs(runs, key=bench.KEY)
+  seed1 = [r["method"] for r in recs if r["seed"] == 1]
+  assert seed1 == [f"dml@{picked[('cora', 'public', 'gcn', 'dml')]}"]
+  with pytest.raises(ValueError, match="FreeKDConfig field=value"):
+    bench.parse_grid("mu=1,bogus=2")

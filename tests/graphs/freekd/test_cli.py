@@ -113,3 +113,31 @@ def test_config_flags_have_docstring_help_and_variant_defaults():
   prompt = freekd_cli.variant_config("prompt", parser.parse_args(["--reward", "local"]))
   assert (prompt.prompt, prompt.reward) == ("shared", "local")
   assert freekd_cli.variant_config("freekd") == FreeKDConfig()
+
+
+@pytest.mark.parametrize("variant", ["dml", "teacher_kd"])
+def test_freekd_cli_dml_and_teacher_kd(main, planetoid_dir, tmp_path, variant):
+  out = tmp_path / "r.json"
+  argv = ["graphs", "freekd", "--dataset", "cora", "--data-dir", str(planetoid_dir)]
+  argv += ["--variant", variant, "--seeds", "1", "--epochs", "4", "--warmup", "1"]
+  argv += ["--teacher-layers", "3", "--no-baseline", "--json", str(out), "--no-progress"]
+  assert main(argv) == 0
+  res = json.loads(out.read_text())
+  k = 2 if variant == "dml" else 1
+  assert res["num_gnns"] == k and len(res["test_acc"][0]) == k
+  if variant == "dml":
+    assert res["config"]["direction"] == "mutual" and res["config"]["rho"] == 0.0
+
+
+@pytest.mark.parametrize(
+  "args, message",
+  [
+    (["--variant", "teacher_kd", "--num-gnns", "2"], "teacher_kd trains one student"),
+    (["--variant", "teacher_kd", "--backbone", "gcn,gat"], "teacher_kd takes one --backbone"),
+    (["--variant", "teacher_kd", "--teacher-layers", "2"], "deeper than the 2-layer"),
+  ],
+)
+def test_freekd_cli_teacher_kd_errors(main, planetoid_dir, capsys, args, message):
+  rc = main(["graphs", "freekd", "--data-dir", str(planetoid_dir), "--no-progress", *args])
+  assert rc == 2
+  assert message in capsys.readouterr().err
