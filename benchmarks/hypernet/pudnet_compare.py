@@ -564,8 +564,20 @@ def render_grid(runs: list[dict], label: str) -> list[str]:
 
 
 STATUS_CPU = (
-  "Status: the GPU grid has not run yet (command in the `PudNetConfig` docstring); the numbers "
-  "below are a reduced-scale CPU run."
+  "Status: the GPU grid (all six columns, CIFAR-10 and Colored-MNIST included, 400 meta-steps, "
+  "50 sub-datasets, the ablations) has not run: no GPU has been lent since it was prepared; its "
+  "command is in the `PudNetConfig` docstring and this script's. The numbers below are the "
+  "reduced-scale CPU grid: the MNIST columns, 3 meta-training seeds.\n\n"
+  "What it shows: one forward pass of a hypernetwork meta-trained for 60 steps (45 s) gives a "
+  "5-way MNIST network at 76.0 ± 1.4%, the accuracy of about 5 epochs (20-24 steps) of training "
+  "from scratch (75.7%), thousands of times faster than the 20-epoch scratch run. On another "
+  "dataset with the same classes (digits) it reaches 80.2% and on unseen classes "
+  "(intra-disjoint) 60.5%: far above one scratch epoch (39.7%, 41.2%), below five (91.7%, "
+  "79.5%). As an initialisation it always helps: one epoch of fine-tuning the predicted network "
+  "beats one epoch from scratch by 37-42 points, five by +0.9 to +12.3. Twenty scratch epochs "
+  "(90-98%) stay ahead of everything. So at this scale PudNet replaces the first few epochs of "
+  "training, not a long run: the paper's claim (the accuracy of 8,967 GPU-s of scratch training "
+  "on ImageNet) holds here in kind, not in degree."
 )
 STATUS_NONE = (
   "Status: the GPU grid has not run yet; its command (data step included) is in the "
