@@ -577,7 +577,11 @@ STATUS_CPU = (
   "beats one epoch from scratch by 37-42 points, five by +0.9 to +12.3. Twenty scratch epochs "
   "(90-98%) stay ahead of everything. So at this scale PudNet replaces the first few epochs of "
   "training, not a long run: the paper's claim (the accuracy of 8,967 GPU-s of scratch training "
-  "on ImageNet) holds here in kind, not in degree."
+  "on ImageNet) holds here in kind, not in degree. And the dataset-blind control (`ghn_lite`: "
+  "the same generator without the support set) does as well (79.5, 65.6 and 80.2%; PudNet − "
+  "control −3.5, −5.1 and −0.0 points, every interval covering 0): after 60 meta-steps the "
+  "hypernetwork has learned a good generic initialisation for 5-way MNIST-like tasks, and "
+  "reading the dataset adds nothing measurable yet."
 )
 STATUS_NONE = (
   "Status: the GPU grid has not run yet; its command (data step included) is in the "
