@@ -63,7 +63,12 @@ def equation_errors(text: str) -> tuple[int, int]:
   Returns:
     ``(wrong, total)``: equations whose result differs from ``a op b`` (beyond 1e-6
     relative), and all equations found.
+
+  Raises:
+    TypeError: ``text`` is not a string.
   """
+  if not isinstance(text, str):
+    raise TypeError(f"equation_errors: text must be a str, got {type(text).__name__}")
   wrong = total = 0
   for a, op, b, c in _EQUATION.findall(text):
     x, y, z = float(a), float(b), float(c)
