@@ -18,7 +18,7 @@
 #
 # The `hypernet` package of fira-jax reimplements PudNet (Wang et al., IEEE TIP 2024, arXiv 2310.11862) in JAX + Flax NNX. A hypernetwork reads a small labelled support set of a new k-way sub-dataset and writes all the parameters of a ConvNet for it. Here we meta-train a small PudNet on MNIST sub-datasets, predict a network for unseen test images, compare it with training from scratch, and look at the predicted filters. Set `FIRA_JAX_NOTEBOOK_SMALL=1` for a quick run.
 #
-# *The outputs stored with this notebook come from a run with the small settings (`FIRA_JAX_NOTEBOOK_SMALL=1`, on a CPU), as in CI; a full run (the default settings) trains longer.*
+# *The outputs stored with this notebook come from a full run (the default settings) on a 2-core CPU without a GPU; CI runs it with the small settings (`FIRA_JAX_NOTEBOOK_SMALL=1`).*
 
 # %%
 # Installs fira-jax when it is not importable (Colab, a fresh kernel): the checkout this
