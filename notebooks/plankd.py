@@ -18,7 +18,7 @@
 #
 # `distill.plankd` reimplements PlanKD (Feng et al., CVPR 2024, arXiv 2403.01238) in JAX + Flax NNX: information-bottleneck feature distillation and safety-aware waypoint-attentive distillation. CARLA cannot run here, so the planners drive on the `highway-env` simulator (the "hw-plan" task): an expert (highway-env's IDM/MOBIL driver) is recorded as compact per-frame states, a pure JAX rasteriser draws the bird's-eye view, and the planners' waypoints drive the car through a pure-pursuit controller. We look at a raster with the expert's waypoints, the attention over waypoints coloured by safety score, and a closed-loop rollout of teacher vs student. Set `FIRA_JAX_NOTEBOOK_SMALL=1` for a quick run.
 #
-# *The outputs stored with this notebook come from a run with the small settings (`FIRA_JAX_NOTEBOOK_SMALL=1`, on a CPU), as in CI; a full run (the default settings) trains longer.*
+# *The outputs stored with this notebook come from a full run (the default settings) on a 2-core CPU without a GPU; CI runs it with the small settings (`FIRA_JAX_NOTEBOOK_SMALL=1`).*
 
 # %%
 # Installs fira-jax when it is not importable (Colab, a fresh kernel): the checkout this
