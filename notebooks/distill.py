@@ -18,7 +18,7 @@
 #
 # This notebook shows the `distill` package of fira-jax: classic KD losses as pure functions, and KPOD (keypoint-based progressive chain-of-thought distillation, Feng et al., ICML 2024) end to end on generated multi-step arithmetic problems with the project's LLaMA as the student. Set `FIRA_JAX_NOTEBOOK_SMALL=1` for a quick run.
 #
-# *The outputs stored with this notebook come from a run with the small settings (`FIRA_JAX_NOTEBOOK_SMALL=1`, on a CPU), as in CI; a full run (the default settings) trains longer.*
+# *The outputs stored with this notebook come from a full run (the default settings) on a 2-core CPU without a GPU; CI runs it with the small settings (`FIRA_JAX_NOTEBOOK_SMALL=1`).*
 
 # %%
 # Installs fira-jax when it is not importable (Colab, a fresh kernel): the checkout this
