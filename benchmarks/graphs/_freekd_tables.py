@@ -43,13 +43,17 @@ def _by_seed(runs: list[dict]) -> dict[int, float]:
   return {r["seed"]: _mean_test(r) for r in runs}
 
 
-def _delta(mine: list[dict], other: list[dict]) -> str:
-  d = stats.paired_by_key(_by_seed(mine), _by_seed(other))
+def _fmt_delta(d) -> str:
+  """``+0.88 [+0.59, +1.17] (n=10)``; ``+0.88 (n=1)`` for one pair; ``–`` for none."""
   if d is None or d.n < 1:
     return "–"
   if d.n < 2:
     return f"{d.mean:+.2f} (n=1)"
   return f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}] (n={d.n})"
+
+
+def _delta(mine: list[dict], other: list[dict]) -> str:
+  return _fmt_delta(stats.paired_by_key(_by_seed(mine), _by_seed(other)))
 
 
 def _cells(runs: list[dict]) -> dict:
@@ -104,19 +108,29 @@ OVERVIEW = (("dml", "single"), ("freekd", "single"), ("freekd", "dml"), ("teache
 
 def overview_table(runs: list[dict], select_seeds: int = 5) -> str:
   """One row per (dataset, split, backbone): the single GNN's test accuracy and the paired Δ
-  of DML, FreeKD and teacher KD at their selected settings (FreeKD also against DML)."""
+  of DML, FreeKD and teacher KD at their selected settings (FreeKD also against DML); a last
+  row averages each column's per-cell mean Δ over the cells (t interval over cells)."""
   seeds = set(range(select_seeds))
-  rows = []
+  rows, per_cell = [], {pair: [] for pair in OVERVIEW}
   for cell, methods in _sorted_cells(runs):
     chosen = _chosen(methods, seeds)
     single = chosen.get("single", [])
     row = [*cell, stats.fmt_pm([_mean_test(r) for r in single]) if single else "–"]
     for a, b in OVERVIEW:
-      row.append(_delta(chosen[a], chosen[b]) if a in chosen and b in chosen else "–")
+      d = None
+      if a in chosen and b in chosen:
+        d = stats.paired_by_key(_by_seed(chosen[a]), _by_seed(chosen[b]))
+      row.append(_fmt_delta(d))
+      if d is not None and d.n >= 1:
+        per_cell[(a, b)].append(d.mean)
     rows.append(row)
+  mean_row = ["mean over cells", "", "", ""]
+  for pair in OVERVIEW:
+    means = per_cell[pair]
+    mean_row.append(_fmt_delta(stats.paired_delta(means, [0.0] * len(means))) if means else "–")
   header = ["dataset", "split", "backbone", "single %"]
   header += [f"{a} − {b}".replace("teacher_kd", "teacher KD") for a, b in OVERVIEW]
-  return results.markdown_table(header, rows)
+  return results.markdown_table(header, [*rows, mean_row])
 
 
 def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
@@ -136,7 +150,8 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
       if m == "teacher_kd":
         t = [r["metrics"]["teacher_test_acc"] * 100 for r in rs]
         teacher = f" (teacher {rs[0]['metrics']['teacher_layers']} layers: {stats.fmt_pm(t)})"
-      source = rs[0]["settings"].get("selected_from")
+      # a setting transferred from another cell, unless this cell also ran a grid of its own
+      source = rs[0]["settings"].get("selected_from") if len(methods[m]) == 1 else None
       rows.append(
         [
           m + teacher,

@@ -139,3 +139,9 @@ def test_overview_pairs_by_seed(bench):
   row = _cells(table, "cora", "public", "gcn")[0]
   assert row[3] == "81.00 ± 0.82" and row[4].startswith("+2.00 [+2.00, +2.00] (n=3)")
   assert row[5] == "+1.00 (n=1)" and row[6] == "-1.00 (n=1)" and row[7] == "–"
+  runs += [
+    _fake("single", "", 0, 0.8, 0.80, backbone="gat"),
+    _fake("dml", "t", 0, 0.8, 0.84, backbone="gat"),
+  ]
+  mean = _cells(bench.overview_table(runs, 3), "mean over cells")[0]
+  assert mean[4].startswith("+3.00 [-9.71, +15.71] (n=2)") and mean[5] == "+1.00 (n=1)"
