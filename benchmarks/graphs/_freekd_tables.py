@@ -13,7 +13,7 @@ import numpy as np
 
 from fira_jax.lab import results, stats
 
-__all__ = ["select_settings", "selected_tables"]
+__all__ = ["select_settings", "selected_tables", "overview_table"]
 
 ORDER = (
   "single",
@@ -43,11 +43,17 @@ def _by_seed(runs: list[dict]) -> dict[int, float]:
   return {r["seed"]: _mean_test(r) for r in runs}
 
 
-def _delta(mine: list[dict], other: list[dict]) -> str:
-  d = stats.paired_by_key(_by_seed(mine), _by_seed(other))
-  if d is None or d.n < 2:
+def _fmt_delta(d) -> str:
+  """``+0.88 [+0.59, +1.17] (n=10)``; ``+0.88 (n=1)`` for one pair; ``–`` for none."""
+  if d is None or d.n < 1:
     return "–"
+  if d.n < 2:
+    return f"{d.mean:+.2f} (n=1)"
   return f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}] (n={d.n})"
+
+
+def _delta(mine: list[dict], other: list[dict]) -> str:
+  return _fmt_delta(stats.paired_by_key(_by_seed(mine), _by_seed(other)))
 
 
 def _cells(runs: list[dict]) -> dict:
@@ -62,6 +68,14 @@ def _cells(runs: list[dict]) -> dict:
       for t in tags:
         tags[t].sort(key=lambda r: r["seed"])
   return out
+
+
+CELL_ORDER = {"cora": 0, "citeseer": 1, "public": 0, "random": 1, "gcn": 0, "gat": 1, "sage": 2}
+
+
+def _sorted_cells(runs: list[dict]) -> list[tuple]:
+  """``_cells`` items, Cora before Citeseer, public before random, GCN, GAT, SAGE."""
+  return sorted(_cells(runs).items(), key=lambda c: [CELL_ORDER.get(x, 9) for x in c[0]])
 
 
 def _common_seeds(tags: dict, select_seeds: set[int]) -> set[int]:
@@ -84,14 +98,49 @@ def select_settings(runs: list[dict], select_seeds: set[int]) -> dict[tuple, str
   }
 
 
+def _chosen(methods: dict, seeds: set[int]) -> dict[str, list[dict]]:
+  """Base method -> the runs of its selected setting."""
+  return {m: tags[_pick(tags, seeds)] for m, tags in methods.items()}
+
+
+OVERVIEW = (("dml", "single"), ("freekd", "single"), ("freekd", "dml"), ("teacher_kd", "single"))
+
+
+def overview_table(runs: list[dict], select_seeds: int = 5) -> str:
+  """One row per (dataset, split, backbone): the single GNN's test accuracy and the paired Δ
+  of DML, FreeKD and teacher KD at their selected settings (FreeKD also against DML); a last
+  row averages each column's per-cell mean Δ over the cells (t interval over cells)."""
+  seeds = set(range(select_seeds))
+  rows, per_cell = [], {pair: [] for pair in OVERVIEW}
+  for cell, methods in _sorted_cells(runs):
+    chosen = _chosen(methods, seeds)
+    single = chosen.get("single", [])
+    row = [*cell, stats.fmt_pm([_mean_test(r) for r in single]) if single else "–"]
+    for a, b in OVERVIEW:
+      d = None
+      if a in chosen and b in chosen:
+        d = stats.paired_by_key(_by_seed(chosen[a]), _by_seed(chosen[b]))
+      row.append(_fmt_delta(d))
+      if d is not None and d.n >= 1:
+        per_cell[(a, b)].append(d.mean)
+    rows.append(row)
+  mean_row = ["mean over cells", "", "", ""]
+  for pair in OVERVIEW:
+    means = per_cell[pair]
+    mean_row.append(_fmt_delta(stats.paired_delta(means, [0.0] * len(means))) if means else "–")
+  header = ["dataset", "split", "backbone", "single %"]
+  header += [f"{a} − {b}".replace("teacher_kd", "teacher KD") for a, b in OVERVIEW]
+  return results.markdown_table(header, [*rows, mean_row])
+
+
 def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
   """The selected-settings table, the whole grid, and the direction-policy diagnosis."""
   seeds = set(range(select_seeds))
   out = []
-  for (ds, split, bb), methods in sorted(_cells(runs).items()):
+  for (ds, split, bb), methods in _sorted_cells(runs):
     picked = {m: _pick(tags, seeds) for m, tags in methods.items()}
     common = {m: _common_seeds(tags, seeds) for m, tags in methods.items()}
-    chosen = {m: methods[m][t] for m, t in picked.items()}
+    chosen = _chosen(methods, seeds)
     single, dml = chosen.get("single", []), chosen.get("dml", [])
     rows, grid, diag = [], [], []
     for m in sorted(chosen, key=lambda m: ORDER.index(m) if m in ORDER else 99):
@@ -101,10 +150,12 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
       if m == "teacher_kd":
         t = [r["metrics"]["teacher_test_acc"] * 100 for r in rs]
         teacher = f" (teacher {rs[0]['metrics']['teacher_layers']} layers: {stats.fmt_pm(t)})"
+      # a setting transferred from another cell, unless this cell also ran a grid of its own
+      source = rs[0]["settings"].get("selected_from") if len(methods[m]) == 1 else None
       rows.append(
         [
           m + teacher,
-          picked[m] or "–",
+          (picked[m] or "–") + (f" (from {source.replace(':', ' ')})" if source else ""),
           str(len(rs)),
           stats.fmt_pm([_mean_val(r) for r in rs if r["seed"] in common[m]]),
           stats.fmt_pm(acc),
@@ -130,7 +181,9 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
       f"#### {ds}, {bb}, {split} split",
       "",
       "Selected settings (best mean validation accuracy over the selection seeds, those of "
-      f"0–{select_seeds - 1} that every setting of the method ran); test accuracy % (mean "
+      f'0–{select_seeds - 1} that every setting of the method ran; "from public gcn": the '
+      "setting selected in that cell of the same dataset, this cell ran no grid of its own); "
+      "test accuracy % (mean "
       "over the method's networks, mean ± std over seeds) and paired Δ in points (mean [95% t "
       "interval]):",
       "",

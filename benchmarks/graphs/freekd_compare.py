@@ -31,7 +31,7 @@ from graphs.freekd import train_teacher
 from graphs.freekd.cli import freekd_run, single_run, teacher_kd_run
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _freekd_tables import select_settings, selected_tables  # noqa: E402  (this folder's helper module)
+from _freekd_tables import overview_table, select_settings, selected_tables  # noqa: E402  (this folder's helper module)
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results" / "graphs"
@@ -104,40 +104,70 @@ def _teacher(cache: dict, data, key: tuple, seed: int, train_config):
 
 
 def run(args: argparse.Namespace) -> None:
-  """Runs every (dataset, backbone, seed, method, grid setting) not yet in ``--runs``.
+  """Runs every (dataset, split, backbone, method, grid setting, seed) not yet in ``--runs``.
 
   Method ``m`` with grid setting ``g`` is recorded as method ``m@<tag(g)>``; with
   ``--extend-selected`` only the setting that :func:`select` picks (on the seeds of
-  ``--select-seeds``) runs, for every seed of ``--seeds``.
+  ``--select-seeds``) runs, for every seed of ``--seeds``; with ``--selected-from
+  SPLIT:BACKBONE`` only the setting selected in that cell of the same dataset runs (a selection
+  transferred to cells that cannot afford their own grid). ``--seed-major`` runs seed ``s`` of
+  every cell before seed ``s + 1`` of any, so a grid stopped early covers every cell.
   """
   path = pathlib.Path(args.runs[0])
   existing = results.read_runs(path, key=KEY) if path.exists() else []
   done = {tuple(results.field(r, k, None) for k in KEY) for r in existing}
-  chosen = select(existing, set(range(args.select_seeds))) if args.extend_selected else None
   train_config = NodeTrainConfig(epochs=args.epochs, patience=args.patience)
   teachers: dict = {}
+  datasets: dict = {}
+  for job in jobs(args, existing):
+    dataset, split, backbone, method, setting, seed, source = job
+    name = method if method == "single" else f"{method}@{tag(setting)}"
+    if (PROTOCOL, dataset, split, backbone, name, seed) in done:
+      continue
+    if dataset not in datasets:
+      datasets[dataset] = load_planetoid(dataset, args.data_dir)
+    base = datasets[dataset]
+    data = random_split(base, seed) if split == "random" else base
+    metrics, settings = _one(
+      data, (dataset, split, backbone), method, setting, seed, train_config, teachers
+    )
+    settings.update(epochs=args.epochs, patience=args.patience)
+    if source and method != "single":
+      settings["selected_from"] = source
+    record = results.make_record(name, seed, settings, metrics, command=args.command)
+    results.append_run(path, record)
+    done.add((PROTOCOL, dataset, split, backbone, name, seed))
+    print(f"{dataset} {split} {backbone} {name} seed {seed}: {metrics['test_acc']}", flush=True)
+
+
+def jobs(args: argparse.Namespace, existing: list[dict]) -> list[tuple]:
+  """The runs to make, in order: ``(dataset, split, backbone, method, setting, seed, source)``
+  (``source``: the ``"split:backbone"`` cell whose selection is used, else ``""``)."""
   grid = parse_grid(args.grid)
+  chosen = None
+  if args.extend_selected or args.selected_from:
+    chosen = select(existing, set(range(args.select_seeds)))
+  out = []
+  seeds = range(args.seed_start, args.seeds)
   for dataset in args.datasets.split(","):
-    base = load_planetoid(dataset, args.data_dir)
-    for backbone in args.backbones.split(","):
-      for method in args.methods.split(","):
-        settings_list = [{}] if method == "single" else grid
-        if chosen is not None and method != "single":
-          picked = chosen.get((dataset, args.split, backbone, method))
-          settings_list = [g for g in grid if tag(g) == picked]
-        for setting in settings_list:
-          name = method if method == "single" else f"{method}@{tag(setting)}"
-          for seed in range(args.seed_start, args.seeds):
-            if (PROTOCOL, dataset, args.split, backbone, name, seed) in done:
-              continue
-            data = random_split(base, seed) if args.split == "random" else base
-            metrics, settings = _one(
-              data, (dataset, args.split, backbone), method, setting, seed, train_config, teachers
-            )
-            settings.update(epochs=args.epochs, patience=args.patience)
-            record = results.make_record(name, seed, settings, metrics, command=args.command)
-            results.append_run(path, record)
-            print(f"{dataset} {backbone} {name} seed {seed}: {metrics['test_acc']}", flush=True)
+    for split in args.split.split(","):
+      for backbone in args.backbones.split(","):
+        for method in args.methods.split(","):
+          settings_list, source = ([{}] if method == "single" else grid), ""
+          if chosen is not None and method != "single":
+            src_split, src_bb = split, backbone
+            if args.selected_from:
+              src_split, _, src_bb = args.selected_from.partition(":")
+              source = args.selected_from
+            picked = chosen.get((dataset, src_split, src_bb, method))
+            if picked is None and args.selected_from:
+              raise ValueError(f"no selection for {dataset} {args.selected_from} {method}")
+            settings_list = [g for g in grid if tag(g) == picked]
+          for setting in settings_list:
+            out += [(dataset, split, backbone, method, setting, s, source) for s in seeds]
+  if args.seed_major:
+    out.sort(key=lambda job: job[5])  # stable: the cell order is kept within a seed
+  return out
 
 
 def _one(data, cell, method, setting, seed, train_config, teachers):
@@ -280,6 +310,7 @@ def report(args: argparse.Namespace) -> str:
   old = [r for r in runs if results.field(r, "settings.protocol", None) is None]
   text = PAGE.read_text(encoding="utf-8").replace("{{TABLES}}", tables(old))
   text = text.replace("{{SELECTED}}", selected_tables(new, args.select_seeds))
+  text = text.replace("{{OVERVIEW}}", overview_table(new, args.select_seeds))
   if args.out:
     pathlib.Path(args.out).write_text(text, encoding="utf-8")
   return text
@@ -309,7 +340,17 @@ def main(argv: list[str] | None = None) -> None:
     help="run only each cell's validation-selected grid setting (selected on --select-seeds)",
   )
   p.add_argument("--select-seeds", type=int, default=5, help="select on seeds 0..this-1")
-  p.add_argument("--split", default="public", choices=("public", "random"))
+  p.add_argument(
+    "--selected-from",
+    default="",
+    help="SPLIT:BACKBONE: run only the setting selected in that cell of the same dataset",
+  )
+  p.add_argument(
+    "--seed-major",
+    action="store_true",
+    help="run seed s of every cell before seed s+1 of any (a stopped grid covers every cell)",
+  )
+  p.add_argument("--split", default="public", help="public, random, or both comma-separated")
   p.add_argument("--epochs", type=int, default=200)
   p.add_argument("--patience", type=int, default=100)
   p.add_argument("--progress", action="store_true")
@@ -318,6 +359,8 @@ def main(argv: list[str] | None = None) -> None:
   argv = sys.argv[1:] if argv is None else list(argv)
   args = p.parse_args(argv)
   args.runs = args.runs or [str(RUNS)]
+  if not set(args.split.split(",")) <= {"public", "random"}:
+    raise ValueError(f"--split takes public, random or both, got {args.split!r}")
   args.command = results.command_line(["python", "benchmarks/graphs/freekd_compare.py", *argv])
   if args.report:
     text = report(args)

@@ -74,6 +74,11 @@ def _prompt_terms(models, data: NodeData, logits, n_real, cfg: FreeKDConfig) -> 
   return cfg.alpha * und + cfg.beta * div
 
 
+def _transfers_structure(cfg: FreeKDConfig) -> bool:
+  """Whether the structure-level term can be nonzero (``rho != 0`` and some ``b_i`` may be 1)."""
+  return cfg.rho != 0.0 and cfg.structure != "none"
+
+
 @functools.cache
 def gnn_loss_fn(cfg: FreeKDConfig, agent_def: nnx.GraphDef):
   """``(models, (data, agent_state, cache, kd_on), key) -> (sum_k L^k, aux)``.
@@ -93,7 +98,11 @@ def gnn_loss_fn(cfg: FreeKDConfig, agent_def: nnx.GraphDef):
     ce = labelled_losses(logits, data.labels, data.train_mask, pseudo=False)
     ce = ce.sum(-1) / jnp.maximum(data.train_mask.sum(), 1.0)  # [K]
     node_kl = pairwise_node_kl(logits, temperature=cfg.temperature)
-    struct_kl, has_nb = pairwise_structure_kl(hiddens, data.graph, similarity=cfg.similarity)
+    if _transfers_structure(cfg):
+      struct_kl, has_nb = pairwise_structure_kl(hiddens, data.graph, similarity=cfg.similarity)
+    else:  # rho = 0 or no structure action: the term is zero, skip its cost
+      n = data.labels.shape[0]
+      struct_kl, has_nb = jnp.zeros((n, k_nets, k_nets)), jnp.ones((n,))
     real = data.real_nodes[:, None, None]
     w_node, w_struct = kd_weights(decisions["a"], decisions["b"], has_nb, k_nets, cfg)
     w_node, w_struct = w_node * real, w_struct * real

@@ -97,3 +97,51 @@ def test_grid_selects_on_validation(bench, tmp_path, dataset_dir):
   assert seed1 == [f"dml@{picked[('cora', 'public', 'gcn', 'dml')]}"]
   with pytest.raises(ValueError, match="FreeKDConfig field=value"):
     bench.parse_grid("mu=1,bogus=2")
+
+
+def _fake(method, tag, seed, val, test, split="public", backbone="gcn"):
+  settings = {"protocol": "selected", "dataset": "cora", "split": split, "backbone": backbone}
+  settings.update(base_method=method, tag=tag)
+  metrics = {"val_acc": [val], "test_acc": [test]}
+  name = method if method == "single" else f"{method}@{tag}"
+  return results.make_record(name, seed, settings, metrics, command="x", machine="m")
+
+
+def test_jobs_seed_major_and_transferred_selection(bench):
+  grid = "mu=1,temperature=1;mu=3,temperature=2"
+  existing = [
+    _fake("dml", "mu1_temperature1", 0, 0.80, 0.8),
+    _fake("dml", "mu3_temperature2", 0, 0.82, 0.8),
+  ]
+  args = bench.argparse.Namespace(
+    grid=grid, extend_selected=False, selected_from="public:gcn", select_seeds=1,
+    seeds=2, seed_start=0, datasets="cora", split="public,random", backbones="gcn,gat",
+    methods="single,dml", seed_major=True,
+  )  # fmt: skip
+  jobs = bench.jobs(args, existing)
+  assert [j[5] for j in jobs] == [0] * 8 + [1] * 8  # every cell's seed 0 first
+  assert [j[:4] for j in jobs[:3]] == [
+    ("cora", "public", "gcn", "single"), ("cora", "public", "gcn", "dml"),
+    ("cora", "public", "gat", "single"),
+  ]  # fmt: skip
+  dml = [j for j in jobs if j[3] == "dml"]
+  assert all(j[4] == {"mu": 3.0, "temperature": 2.0} and j[6] == "public:gcn" for j in dml)
+  args.selected_from = "random:sage"
+  with pytest.raises(ValueError, match="no selection"):
+    bench.jobs(args, existing)
+
+
+def test_overview_pairs_by_seed(bench):
+  runs = [_fake("single", "", s, 0.8, 0.80 + 0.01 * s) for s in range(3)]
+  runs += [_fake("dml", "t", s, 0.8, 0.82 + 0.01 * s) for s in range(3)]
+  runs += [_fake("freekd", "t", 0, 0.8, 0.81)]
+  table = bench.overview_table(runs, 3)
+  row = _cells(table, "cora", "public", "gcn")[0]
+  assert row[3] == "81.00 ± 0.82" and row[4].startswith("+2.00 [+2.00, +2.00] (n=3)")
+  assert row[5] == "+1.00 (n=1)" and row[6] == "-1.00 (n=1)" and row[7] == "–"
+  runs += [
+    _fake("single", "", 0, 0.8, 0.80, backbone="gat"),
+    _fake("dml", "t", 0, 0.8, 0.84, backbone="gat"),
+  ]
+  mean = _cells(bench.overview_table(runs, 3), "mean over cells")[0]
+  assert mean[4].startswith("+3.00 [-9.71, +15.71] (n=2)") and mean[5] == "+1.00 (n=1)"

@@ -119,3 +119,26 @@ def test_oracle_sends_from_lower_loss_on_training_nodes(tiny):
   expected = np.argmin(np.asarray(losses), 0)
   assert np.array_equal(np.asarray(dec["a"])[train], expected[train])
   assert set(np.asarray(dec["a"])[~train].tolist()) == {0, 1}  # uniform elsewhere
+
+
+def test_structure_term_is_skipped_when_it_is_zero(tiny, monkeypatch):
+  from graphs.freekd import _step
+
+  def boom(*args, **kwargs):
+    raise AssertionError("the structure KL was computed")
+
+  assert _step._transfers_structure(FreeKDConfig())  # FreeKD itself computes it
+  tc = NodeTrainConfig(epochs=3, patience=3)
+  dml = FreeKDConfig(direction="mutual", structure="none", rho=0.0, warmup=1)
+  try:
+    _step.gnn_loss_fn.cache_clear()
+    with monkeypatch.context() as m:
+      m.setattr(_step, "_transfers_structure", lambda cfg: True)  # computed, weighted by 0
+      before = train_freekd(tiny, ("gcn", "gcn"), config=dml, train_config=tc)
+    _step.gnn_loss_fn.cache_clear()
+    monkeypatch.setattr(_step, "pairwise_structure_kl", boom)
+    after = train_freekd(tiny, ("gcn", "gcn"), config=dml, train_config=tc)
+    assert after.test_acc == before.test_acc  # same numbers without the zero term
+    np.testing.assert_array_equal(after.history["struct_kd"], 0.0)
+  finally:
+    _step.gnn_loss_fn.cache_clear()
