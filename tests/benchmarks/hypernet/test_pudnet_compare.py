@@ -72,3 +72,34 @@ def test_smoke_grid_writes_runs_and_table(compare, shared_data_dir, tmp_path):
   skipped = [json.loads(x) for x in lines[4:]]
   assert [r["method"] for r in skipped] == ["skipped:ghn_lite"] * 4
   assert "Skipped because the time budget" in (tmp_path / "pudnet_gpu_smoke.md").read_text()
+
+
+def test_cpu_grid_runs_the_ablations_on_mnist_intra_only(compare):
+  grid = compare.GRIDS["cpu"]
+  columns = [f"{d}:{s}" for d, s, _ in compare.COLUMNS]
+  jobs = compare.grid_jobs(grid, columns, grid["methods"], range(3))
+  for method in ("pudnet", "ghn_lite"):  # every column: 4 meta-trainings per seed
+    pieces = [(seed, g, s) for m, seed, g, s in jobs if m == method]
+    assert len(pieces) == 12 and pieces[:2] == [
+      (0, 0, ["intra", "inter"]),
+      (0, 1, ["intra", "inter"]),
+    ]
+  for method in compare.ABLATIONS:
+    assert [(seed, g, s) for m, seed, g, s in jobs if m == method] == [
+      (seed, 0, ["intra"]) for seed in range(3)
+    ]
+  # The order: pudnet's seeds, then the control, then the ablations.
+  assert [m for m, *_ in jobs] == sorted([m for m, *_ in jobs], key=grid["methods"].index)
+  # Columns chosen on the command line restrict every method.
+  assert compare.grid_jobs(grid, ["cifar10:inter"], ["pudnet", "no_ahru"], [0]) == [
+    ("pudnet", 0, 1, ["inter"])
+  ]
+
+
+def test_grid_sets_layers_dataset_smoke_and_overrides(compare):
+  grid = {"set": {"d": 32, "h": 4, "meta_steps": 60}, "dataset_set": {"cifar10": {"h": 2}}}
+  assert compare.grid_sets(grid, "mnist") == {"d": 32, "h": 4, "meta_steps": 60}
+  assert compare.grid_sets(grid, "cifar10", overrides={"d": 16}) == {
+    "d": 16, "h": 2, "meta_steps": 60
+  }  # fmt: skip
+  assert compare.grid_sets(grid, "cifar10", smoke=True)["meta_steps"] == compare.SMOKE["meta_steps"]
