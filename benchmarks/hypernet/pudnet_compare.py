@@ -124,6 +124,11 @@ GRIDS = {
     "seeds": 3,
     "methods": list(VARIANTS),
     "method_columns": {m: ["mnist:intra"] for m in ABLATIONS},
+    # Net-B is costly on XLA:CPU: 30 meta-steps took 1.5 CPU-min, and the first CIFAR-10
+    # column's evaluation (random, scratch@20 on 4 sub-datasets, the timed run, fine-tune@5)
+    # used over 14 CPU-min without finishing; hence half the meta-steps and 4 sub-datasets of
+    # 20 training images per class (still about an idle CPU-hour for the three columns).
+    "dataset_set": {"cifar10": {"meta_steps": 30, "num_eval_tasks": 4, "n_train": 20}},
     "set": {
       "d": 32,
       "h": 4,
@@ -286,7 +291,8 @@ def run_grid(args) -> None:
 
   for method, seed, g, settings in grid_jobs(grid, columns, methods, seeds):
     dataset = GROUPS[g][0]
-    if all((method, seed, dataset, s) in done for s in settings):
+    want = {**grid_sets(grid, dataset, args.smoke, _overrides(args)), **VARIANTS[method]}
+    if all((method, seed, dataset, s, want.get("baselines", True)) in done for s in settings):
       print(f"done already: {dataset} {settings} {method} seed {seed}")
       continue
     est, left = budget.estimate(method, g), budget.left()
@@ -327,15 +333,22 @@ def run_grid(args) -> None:
 
 
 def _finished(path: pathlib.Path) -> set[tuple]:
-  """(method, seed, dataset, setting) of the evaluated runs already in the runs file."""
+  """(method, seed, dataset, setting, with_baselines) of the runs already in the runs file.
+
+  A run evaluated with the baselines (or stopped) counts for both values of
+  ``with_baselines``; one evaluated without them only for ``False``, so a resume that wants
+  the baselines redoes it."""
   if not path.is_file():
     return set()
-  runs = read_runs(path, duplicates="keep")
-  return {
-    (r["method"], r["seed"], field(r, "settings.dataset"), field(r, "settings.setting"))
-    for r in runs
-    if "pudnet_acc" in r["metrics"] or "stopped" in r["metrics"]
-  }
+  done = set()
+  for r in read_runs(path, duplicates="keep"):
+    m = r["metrics"]
+    if "pudnet_acc" not in m and "stopped" not in m:
+      continue
+    key = (r["method"], r["seed"], field(r, "settings.dataset"), field(r, "settings.setting"))
+    full = "stopped" in m or "random_acc" in m
+    done |= {(*key, False), *([(*key, True)] if full else [])}
+  return done
 
 
 # The settings random and scratch accuracy depend on (not the hypernetwork, not its seed).
@@ -655,15 +668,17 @@ def render_grid(runs: list[dict], label: str) -> list[str]:
   present = [c for c in COLUMNS if any(k[:2] == c[:2] for k in by)]
   done = [r for r in runs if not r["method"].startswith("skipped:")]
   rows_spec = _rows_spec(done)
+  # The accuracy table shows every column of the issue ("—": not run in this grid).
+  shown = present if label.endswith("-smoke") or not present else COLUMNS
   rows = []
   for label_, method, name, std_name in rows_spec:
     cells = [
       _cell(by.get((d, s, method), []), _metric(name), task_std=_metric(std_name))
-      for d, s, _ in present
+      for d, s, _ in shown
     ]
     if any(c != "—" for c in cells):
       rows.append([label_, *cells])
-  head = ["method (accuracy %, mean ± std over seeds)", *[c[2] for c in present]]
+  head = ["method (accuracy %, mean ± std over seeds; —: not run)", *[c[2] for c in shown]]
   epochs = [x[0][8:] for x in rows_spec if x[0].startswith("scratch@")]
   machines = sorted({r["machine"] for r in done})
   return [
@@ -683,20 +698,28 @@ def render_grid(runs: list[dict], label: str) -> list[str]:
 
 STATUS_CPU = (
   "Status: the GPU grid has not run (no GPU was lent). The tables below are the reduced-scale "
-  "CPU grid (`--grid cpu`) on a shared 2-core CPU: all six columns with PudNet, the baselines "
-  "and the dataset-blind control over 3 meta-training seeds, and the spec's three ablations on "
-  "MNIST intra (the runs that did not fit the time budget are listed as skipped at the end of "
-  "the section).\n\n"
+  "CPU grid (`--grid cpu`) on a shared 2-core CPU: the three MNIST columns with PudNet, the "
+  "baselines and the dataset-blind control over 3 meta-training seeds, and the spec's three "
+  "ablations on MNIST intra (what did not fit the time budget is listed as skipped at the end "
+  "of the section).\n\n"
+  "The three CIFAR-10 columns did not run on this CPU. The grid has them (`GRIDS['cpu']`, "
+  "resumable, baselines cached), but the target Net-B is costly on XLA:CPU: with this "
+  "session's share of the shared CPU (0.3-0.4 core), 30 meta-steps took 3.5 min (1.5 CPU-min), "
+  "and the evaluation of the first CIFAR-10 column (random, scratch@20 on 4 sub-datasets, one "
+  "timed scratch run, fine-tune@5) used over 14 CPU-min in 45 min and had not finished, so it "
+  "was stopped. The three columns × (PudNet, control) × 3 seeds need about an idle CPU-hour; "
+  "the GPU grid does them in minutes.\n\n"
   "Reduced against the issue: the hypernetwork is small (d = 32, h = 4 instead of 128 and 8); "
   "it is meta-trained for 60 steps of 4 episodes (the GPU grid: 400 × 8; the spec: 2,000 × 8); "
-  "8 evaluation sub-datasets of 40 + 40 images per class (GPU grid: 50 of 80 + 80); scratch "
-  "training up to 20 epochs, not 50; CIFAR-10 is the first 2,500 train / 500 test images per "
-  "class (the GPU grid's subset, `make_device_data.py`); the ablations run on MNIST intra "
-  "only. The full grid, data step included (about 4 minutes on one H200):\n\n"
+  "the evaluation uses 8 sub-datasets of 40 + 40 images per class (GPU grid: 50 of 80 + 80); "
+  "scratch training runs up to 20 epochs, not 50; the ablations run on MNIST intra only; no "
+  "CIFAR-10 or Colored-MNIST column. The full grid, data step included (about 4 minutes on one "
+  "H200):\n\n"
   "    python benchmarks/hypernet/make_device_data.py --out .device_data && \\\n"
   "    PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --grid gpu --budget-s 230 \\\n"
   '      --data-dir .device_data --out-dir "$OUT" --no-progress\n\n'
-  "The CPU grid resumes where it stopped (finished runs are kept, baselines cached):\n\n"
+  "The CPU grid resumes where it stopped (finished runs are kept, baselines cached; the "
+  "CIFAR-10 columns use 30 meta-steps and 4 sub-datasets of 20 + 40 images per class):\n\n"
   "    PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --grid cpu --budget-s 5600 \\\n"
   "      --data-dir .device_data --out-dir runs/pudnet_cpu"
 )

@@ -103,3 +103,19 @@ def test_grid_sets_layers_dataset_smoke_and_overrides(compare):
     "d": 16, "h": 2, "meta_steps": 60
   }  # fmt: skip
   assert compare.grid_sets(grid, "cifar10", smoke=True)["meta_steps"] == compare.SMOKE["meta_steps"]
+
+
+def test_a_run_without_baselines_is_redone_by_a_grid_that_wants_them(compare, tmp_path):
+  from fira_jax.lab import append_run, make_record
+
+  path = tmp_path / "runs.jsonl"
+  settings = {"dataset": "cifar10", "setting": "intra"}
+  append_run(path, make_record("pudnet", 0, settings, {"pudnet_acc": 0.4}, command="c"))
+  append_run(path, make_record("pudnet", 1, settings, {"pudnet_acc": 0.4, "random_acc": 0.2},
+                               command="c"))  # fmt: skip
+  append_run(path, make_record("skipped:pudnet", 2, settings, {"reason": "budget"}, command="c"))
+  done = compare._finished(path)
+  assert ("pudnet", 0, "cifar10", "intra", False) in done
+  assert ("pudnet", 0, "cifar10", "intra", True) not in done
+  assert {("pudnet", 1, "cifar10", "intra", b) for b in (True, False)} <= done
+  assert not any(key[1] == 2 for key in done)
