@@ -119,3 +119,18 @@ def test_a_run_without_baselines_is_redone_by_a_grid_that_wants_them(compare, tm
   assert ("pudnet", 0, "cifar10", "intra", True) not in done
   assert {("pudnet", 1, "cifar10", "intra", b) for b in (True, False)} <= done
   assert not any(key[1] == 2 for key in done)
+
+
+def test_loss_table_splits_columns_logged_at_different_steps(compare):
+  def run(steps):
+    return {"seed": 0, "metrics": {"meta_history": [{"step": s, "loss": 1.0 / s} for s in steps]}}
+
+  by = {
+    ("mnist", "intra", "pudnet"): [run([10, 20, 30])],
+    ("cifar10", "intra", "pudnet"): [run([10])],
+  }
+  present = [c for c in compare.COLUMNS if c[1] == "intra"]
+  text = compare._loss_table(by, present)
+  assert "| meta-loss (mean over seeds) at step | 10 | 20 | 30 |" in text
+  assert "| meta-loss (mean over seeds) at step | 10 |" in text
+  assert "| CIFAR-10 intra, pudnet | 0.100 |" in text
