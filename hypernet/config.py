@@ -26,7 +26,8 @@ class PudNetConfig:
     PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --grid gpu --budget-s 230 \\
       --data-dir .device_data --out-dir "$OUT" --no-progress
 
-  The same driver at a reduced scale on a CPU (MNIST columns, small hypernetwork)::
+  The same driver at a reduced scale on a CPU (six columns, small hypernetwork, 60 meta-steps;
+  the ablations on MNIST intra only)::
 
     PYTHONPATH=. nice python benchmarks/hypernet/pudnet_compare.py --grid cpu \\
       --budget-s 3000 --data-dir ../shared/data

@@ -72,3 +72,65 @@ def test_smoke_grid_writes_runs_and_table(compare, shared_data_dir, tmp_path):
   skipped = [json.loads(x) for x in lines[4:]]
   assert [r["method"] for r in skipped] == ["skipped:ghn_lite"] * 4
   assert "Skipped because the time budget" in (tmp_path / "pudnet_gpu_smoke.md").read_text()
+
+
+def test_cpu_grid_runs_the_ablations_on_mnist_intra_only(compare):
+  grid = compare.GRIDS["cpu"]
+  columns = [f"{d}:{s}" for d, s, _ in compare.COLUMNS]
+  jobs = compare.grid_jobs(grid, columns, grid["methods"], range(3))
+  for method in ("pudnet", "ghn_lite"):  # every column: 4 meta-trainings per seed
+    pieces = [(seed, g, s) for m, seed, g, s in jobs if m == method]
+    assert len(pieces) == 12 and pieces[:2] == [
+      (0, 0, ["intra", "inter"]),
+      (0, 1, ["intra", "inter"]),
+    ]
+  for method in compare.ABLATIONS:
+    assert [(seed, g, s) for m, seed, g, s in jobs if m == method] == [
+      (seed, 0, ["intra"]) for seed in range(3)
+    ]
+  # The order: pudnet's seeds, then the control, then the ablations.
+  assert [m for m, *_ in jobs] == sorted([m for m, *_ in jobs], key=grid["methods"].index)
+  # Columns chosen on the command line restrict every method.
+  assert compare.grid_jobs(grid, ["cifar10:inter"], ["pudnet", "no_ahru"], [0]) == [
+    ("pudnet", 0, 1, ["inter"])
+  ]
+
+
+def test_grid_sets_layers_dataset_smoke_and_overrides(compare):
+  grid = {"set": {"d": 32, "h": 4, "meta_steps": 60}, "dataset_set": {"cifar10": {"h": 2}}}
+  assert compare.grid_sets(grid, "mnist") == {"d": 32, "h": 4, "meta_steps": 60}
+  assert compare.grid_sets(grid, "cifar10", overrides={"d": 16}) == {
+    "d": 16, "h": 2, "meta_steps": 60
+  }  # fmt: skip
+  assert compare.grid_sets(grid, "cifar10", smoke=True)["meta_steps"] == compare.SMOKE["meta_steps"]
+
+
+def test_a_run_without_baselines_is_redone_by_a_grid_that_wants_them(compare, tmp_path):
+  from fira_jax.lab import append_run, make_record
+
+  path = tmp_path / "runs.jsonl"
+  settings = {"dataset": "cifar10", "setting": "intra"}
+  append_run(path, make_record("pudnet", 0, settings, {"pudnet_acc": 0.4}, command="c"))
+  append_run(path, make_record("pudnet", 1, settings, {"pudnet_acc": 0.4, "random_acc": 0.2},
+                               command="c"))  # fmt: skip
+  append_run(path, make_record("skipped:pudnet", 2, settings, {"reason": "budget"}, command="c"))
+  done = compare._finished(path)
+  assert ("pudnet", 0, "cifar10", "intra", False) in done
+  assert ("pudnet", 0, "cifar10", "intra", True) not in done
+  assert {("pudnet", 1, "cifar10", "intra", b) for b in (True, False)} <= done
+  assert not any(key[1] == 2 for key in done)
+
+
+def test_loss_table_splits_columns_logged_at_different_steps(compare):
+  def run(steps):
+    return {"seed": 0, "metrics": {"meta_history": [{"step": s, "loss": 1.0 / s} for s in steps]}}
+
+  by = {
+    ("mnist", "intra", "pudnet"): [run([10, 20, 30])],
+    ("cifar10", "intra", "pudnet"): [run([10])],
+  }
+  present = [c for c in compare.COLUMNS if c[1] == "intra"]
+  text = compare._loss_table(by, present)
+  assert "| meta-loss (mean over seeds) at step | 10 | 20 | 30 |" in text
+  assert "| meta-loss (mean over seeds) at step | 10 |" in text
+  assert "| CIFAR-10 intra, pudnet | 0.100 |" in text
