@@ -47,6 +47,21 @@ def test_coordinate_search_finds_an_optimum_outside_the_first_grid(sweep, tmp_pa
   assert {c[2] for c in calls if c[3] == "seeds"} == {0, 1}
 
 
+def test_the_best_pair_is_the_lowest_finite_seed0_perplexity(sweep):
+  """A later, better pair (a wider rest_lr grid) replaces the seeded one; diverged runs and
+  other seeds do not count."""
+
+  def run(lr, rest, seed, ppl, phase="lr"):
+    return {"method": "fira", "seed": seed, "metrics": {"val_ppl": ppl},
+            "settings": {"model": "m", "lr": lr, "rest_lr": rest, "phase": phase}}  # fmt: skip
+
+  runs = [run(1e-3, 1e-2, 0, 180.0), run(1e-3, 1e-2, 1, 170.0, "seeds"), run(1e-2, 1e-2, 0, 300.0),
+          run(1e-1, 1e-2, 0, float("inf")), run(1e-3, 3e-2, 1, 100.0, "seeds")]  # fmt: skip
+  assert sweep.best_pairs(runs) == {("m", "fira"): (1e-3, 1e-2)}
+  runs.append(run(1e-3, 3e-2, 0, 175.0, "rest_lr"))
+  assert sweep.best_pairs(runs) == {("m", "fira"): (1e-3, 3e-2)}
+
+
 @pytest.mark.slow
 def test_smoke_sweep_writes_runs_and_a_report(sweep, tmp_path, shakespeare_sample):
   out = tmp_path / "out"
