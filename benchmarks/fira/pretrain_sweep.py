@@ -81,7 +81,8 @@ SIZES = {
   "llama_small": dict(steps=1200, batch_size=32, seq_len=128),
   "smoke": dict(steps=6, batch_size=8, seq_len=32),
 }
-KEY = ("settings.model", "method", "seed", "settings.lr", "settings.rest_lr")
+# One run: a different --steps is a different run (it must not be reused as done).
+KEY = ("settings.model", "settings.steps", "method", "seed", "settings.lr", "settings.rest_lr")
 SKIPPED = "pretrain_sweep_skipped.jsonl"  # points a time budget left out, one JSON line each
 # The Fira paper, LLaMA-60M on C4 (validation perplexity): its ordering to compare with ours.
 PAPER_60M = {"fira": 31.06, "fira_no_limiter": 32.22, "adamw": 34.06, "galore": 34.88,
@@ -130,9 +131,7 @@ class Sweep:
   def config(self, size: str, name: str, lr: float, rest_lr: float, seed: int, out) -> dict:
     """The :class:`fira_jax.train.TrainConfig` fields of one point."""
     optimizer, options, _ = METHODS[name]
-    shape = dict(SIZES[size])
-    if getattr(self.args, "steps", None):
-      shape["steps"] = self.args.steps
+    shape = dict(SIZES[size], steps=self.steps(size))
     extra = {"update_proj_gap": self.args.gap} if getattr(self.args, "gap", None) else {}
     return dict(
       out=str(out), model=size, optimizer=optimizer, lr=lr, rest_lr=rest_lr, seed=seed,
@@ -142,6 +141,10 @@ class Sweep:
       checkpoint_every=10**9, log_every=10, progress=not self.args.quiet, **shape, **extra,
       traced_rates=True,  # with the compilation cache: one compiled step per method
     )  # fmt: skip
+
+  def steps(self, size: str) -> int:
+    """Optimizer steps of a run at ``size`` (``--steps`` overrides the size's)."""
+    return getattr(self.args, "steps", None) or SIZES[size]["steps"]
 
   @property
   def _tokenizer_file(self) -> pathlib.Path:
@@ -165,7 +168,7 @@ class Sweep:
   ) -> float | None:
     """Validation perplexity of one point (trained now unless already in the runs file);
     None when ``--deadline`` leaves no time for it (the skip is recorded)."""
-    key = (size, name, seed, lr, rest_lr)
+    key = (size, self.steps(size), name, seed, lr, rest_lr)
     if key not in self.done:
       from fira_jax.train import NonFiniteError, TrainConfig, train
 
@@ -417,7 +420,7 @@ def _skipped(out: pathlib.Path, runs: list[dict]) -> list[str]:
   path = out / SKIPPED
   if not path.is_file():
     return []
-  done = {tuple(field(r, k) for k in KEY) for r in runs}
+  done = {tuple(field(r, k) for k in KEY if k != "settings.steps") for r in runs}
   rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
   point = lambda r: (r["model"], r["method"], r["seed"], r["lr"], r["rest_lr"])  # noqa: E731
   rows = list({point(r): r for r in rows if point(r) not in done}.values())  # once each

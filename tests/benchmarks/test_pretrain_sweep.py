@@ -62,6 +62,17 @@ def test_the_best_pair_is_the_lowest_finite_seed0_perplexity(sweep):
   assert sweep.best_pairs(runs) == {("m", "fira"): (1e-3, 3e-2)}
 
 
+def test_a_run_at_other_steps_is_not_reused(sweep, tmp_path):
+  from fira_jax.lab.results import append_run, make_record
+
+  settings = {"model": "smoke", "steps": 600, "lr": 1e-3, "rest_lr": 1e-2, "phase": "lr"}
+  append_run(tmp_path / "pretrain_sweep_runs.jsonl",
+             make_record("fira", 0, settings, {"val_ppl": 9.0}, command="test"))  # fmt: skip
+  for steps, reused in ((600, True), (100, False)):
+    s = sweep.Sweep(argparse.Namespace(out=tmp_path, steps=steps), "test")
+    assert (("smoke", s.steps("smoke"), "fira", 0, 1e-3, 1e-2) in s.done) is reused
+
+
 @pytest.mark.slow
 def test_smoke_sweep_writes_runs_and_a_report(sweep, tmp_path, shakespeare_sample):
   out = tmp_path / "out"
