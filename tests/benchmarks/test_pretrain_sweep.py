@@ -62,6 +62,20 @@ def test_the_best_pair_is_the_lowest_finite_seed0_perplexity(sweep):
   assert sweep.best_pairs(runs) == {("m", "fira"): (1e-3, 3e-2)}
 
 
+def test_edge_marks(sweep):
+  def run(lr, rest):
+    return {"method": "fira", "seed": 0, "metrics": {"val_ppl": 1.0},
+            "settings": {"model": "m", "lr": lr, "rest_lr": rest}}  # fmt: skip
+
+  runs = [run(lr, 1e-2) for lr in (1e-3, 3e-3, 1e-2)] + [run(1e-3, 3e-2), run(1e-3, 3e-3)]
+  assert sweep._edge(runs, "m", "fira", "lr", 3e-3, "rest_lr", 1e-2) == ""
+  assert sweep._edge(runs, "m", "fira", "lr", 1e-3, "rest_lr", 1e-2) == " (edge)"
+  assert sweep._edge(runs, "m", "fira", "rest_lr", 3e-2, "lr", 1e-3) == " (edge)"
+  assert sweep._edge(runs, "m", "fira", "lr", 1e-3, "rest_lr", 3e-2) == (
+    " (edge; scanned at rest_lr 0.01)"
+  )
+
+
 def test_a_run_at_other_steps_is_not_reused(sweep, tmp_path):
   from fira_jax.lab.results import append_run, make_record
 
