@@ -278,8 +278,8 @@ def analytic_state_bytes(name: str, run: dict) -> int:
   from fira_jax.models import get_config
 
   m = run["metrics"]
-  if name in ("adamw", "lora"):
-    return 8 * (m["params"] - m["frozen_params"])
+  if name in ("adamw", "lora"):  # ``params`` counts the trainable ones (LoRA: not the kernels)
+    return 8 * m["params"]
   cfg = get_config(run["settings"]["model"])
   d, f, layers = cfg.d_model, cfg.ffn_dim, cfg.num_layers
   rank = 1 if name == "apollo_mini" else run["settings"]["rank"]

@@ -106,8 +106,8 @@ def test_smoke_sweep_writes_runs_and_a_report(sweep, tmp_path, shakespeare_sampl
   assert len((out / "pretrain_sweep_runs.jsonl").read_text().splitlines()) == len(runs)
 
 
-@pytest.mark.parametrize("name", ["adamw", "galore", "fira", "fira_no_limiter", "apollo",
-                                  "apollo_mini"])  # fmt: skip
+@pytest.mark.parametrize("name", ["adamw", "lora", "galore", "fira", "fira_no_limiter",
+                                  "apollo", "apollo_mini"])  # fmt: skip
 def test_state_bytes_equal_the_formula_up_to_scalars(sweep, name):
   """The report's formula column: measured bytes (``jax.eval_shape``) minus the formula is only
   the step counters (a few int32 scalars)."""
