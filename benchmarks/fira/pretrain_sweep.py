@@ -389,8 +389,9 @@ STATS = "pretrain_sweep_fira_stats.jsonl"  # Fira's residual branch in one tuned
 
 
 def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
-  """Per size: validation perplexity (seed 0) against lr at each method's best rest_lr, and
-  against rest_lr at its best lr."""
+  """Per size: validation perplexity (seed 0) against lr at the rest_lr where each method's lr
+  was scanned (the one with the most lr values; marked ``@``), and against rest_lr at its best
+  lr."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -407,20 +408,27 @@ def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
       lr, rest = best[(size, name)]
       pts = [r for r in runs if r["method"] == name and r["seed"] == 0
              and field(r, "settings.model") == size]  # fmt: skip
-      for ax, axis, other, value in ((row[0], "lr", "rest_lr", rest),
+      counts: dict[float, int] = {}
+      for r in pts:
+        counts[r["settings"]["rest_lr"]] = counts.get(r["settings"]["rest_lr"], 0) + 1
+      scan = max(counts, key=lambda v: (counts[v], v == rest))
+      for ax, axis, other, value in ((row[0], "lr", "rest_lr", scan),
                                      (row[1], "rest_lr", "lr", lr)):  # fmt: skip
         line = sorted((r["settings"][axis], r["metrics"]["val_ppl"]) for r in pts
                       if r["settings"][other] == value)  # fmt: skip
         xs, ys = zip(*line, strict=True)
-        ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], "o-", label=name)
+        label = f"{name} @ {scan:g}" if axis == "lr" else name
+        ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], "o-", label=label)
         floor += [y for y in ys if math.isfinite(y)]
-    labels = ("lr (projected matrices) at the best rest_lr",
+    labels = ("lr (projected matrices) at the rest_lr of its scan (@)",
               "rest_lr (embedding, norms, head) at the best lr")  # fmt: skip
     for ax, axis in zip(row, labels, strict=True):
-      ax.set(xscale="log", xlabel=axis, ylabel="validation ppl (seed 0)", title=size)
+      ax.set(xscale="log", yscale="log", xlabel=axis, ylabel="validation ppl (seed 0)",
+             title=size)  # fmt: skip
       if floor:
-        ax.set_ylim(min(floor) * 0.97, min(floor) * 1.8)
+        ax.set_ylim(min(floor) * 0.97, min(max(floor), min(floor) * 4.5))
     row[0].legend(fontsize=8, ncol=2)
+    row[1].legend(fontsize=8, ncol=2)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
