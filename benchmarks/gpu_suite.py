@@ -3,6 +3,11 @@
 Usage (one H200, under 7 minutes; writes ``<out>/gpu.md`` and ``<out>/gpu_runs.jsonl``):
   python benchmarks/gpu_suite.py --out benchmarks/results/fira
   python benchmarks/gpu_suite.py --smoke --out /tmp/gpu_smoke   # the same code, tiny, on a CPU
+In parts, keeping the rows already measured (``--append``; each call re-renders ``gpu.md``
+from every row, and the hand-written notes after its notes marker are kept)::
+  python benchmarks/gpu_suite.py --out benchmarks/results/fira --append --models llama_7b \
+    --parts a --budget-s 500
+  python benchmarks/gpu_suite.py --out benchmarks/results/fira --append --parts b --budget-s 300
 
 a. Optimizer step: optax AdamW, GaLore, Fira (svd / eigh / rsvd projector), APOLLO and
    APOLLO-Mini on the paper's LLaMA parameter trees (shapes of ``fira_jax.models.CONFIGS``,
@@ -46,7 +51,14 @@ from optax.contrib import GaLoreDimensionNumbers
 import fira_jax
 from fira_jax.lab import seeds
 from fira_jax.lab.machine import describe_machine
-from fira_jax.lab.results import append_run, command_line, make_record, markdown_table, write_runs
+from fira_jax.lab.results import (
+  command_line,
+  field,
+  make_record,
+  markdown_table,
+  read_runs,
+  write_runs,
+)
 from fira_jax.models import CONFIGS, PAPER_RANKS, Llama, get_config
 from fira_jax.train import FlatModel, make_optimizer, make_train_step
 
@@ -331,7 +343,7 @@ def render(records: list[dict], args, machine: str) -> str:
     "",
     f"Machine: {machine}.",
     "",
-    f"Command: `{records[0]['command']}`" if records else "",
+    "Command: " + "; ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in records)),
     "",
     "## a. One optimizer step on the paper's LLaMA parameter trees (bf16)",
     "",
@@ -408,22 +420,41 @@ def render(records: list[dict], args, machine: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-class Report:
-  """Appends each row to the runs file and re-renders the markdown."""
+NOTES = "<!-- notes: kept when the report is re-rendered -->"
+ROW = ("settings.part", "settings.model", "method")  # one row of the report
 
-  def __init__(self, out: pathlib.Path, args, command: str):
+
+def _row(record: dict) -> tuple:
+  return tuple(field(record, k) for k in ROW)
+
+
+class Report:
+  """Writes each row to the runs file as soon as it is measured and re-renders the markdown.
+
+  With ``append`` the rows already in the runs file are kept (a row measured again replaces
+  its old one), so the suite can be run in parts, e.g. one call per model. Anything after the
+  :data:`NOTES` line of an existing ``gpu.md`` is kept below the re-rendered tables.
+  """
+
+  def __init__(self, out: pathlib.Path, args, command: str, append: bool = False):
     self.md, self.runs = out / "gpu.md", out / "gpu_runs.jsonl"
-    self.args, self.records, self.machine = args, [], describe_machine()
-    self.command = command
-    write_runs(self.runs, [])
+    self.args, self.machine, self.command = args, describe_machine(), command
+    self.records = []
+    if append and self.runs.is_file():
+      self.records = read_runs(self.runs, key=ROW, duplicates="last")
+    self.notes = ""
+    if self.md.is_file() and NOTES in (text := self.md.read_text(encoding="utf-8")):
+      self.notes = "\n" + NOTES + text.split(NOTES, 1)[1]
+    write_runs(self.runs, self.records)
 
   def add(self, method: str, settings: dict, metrics: dict, **extra) -> None:
     record = make_record(
       method, 0, settings, metrics, machine=self.machine, command=self.command, **extra
     )
-    append_run(self.runs, record)
-    self.records.append(record)
-    self.md.write_text(render(self.records, self.args, self.machine), encoding="utf-8")
+    self.records = [r for r in self.records if _row(r) != _row(record)] + [record]
+    write_runs(self.runs, self.records)
+    text = render(self.records, self.args, self.machine) + self.notes
+    self.md.write_text(text, encoding="utf-8")
 
 
 def run_row(report: Report, method: str, settings: dict, fn, deadline: float, need_s: float):
@@ -460,7 +491,11 @@ def main(argv=None) -> int:
   parser.add_argument("--batch-size", type=int, default=None, help="part b batch")
   parser.add_argument("--seq-len", type=int, default=None, help="part b sequence length")
   parser.add_argument("--models", default=None, help="part a trees, e.g. llama_1b,llama_7b")
-  parser.add_argument("--skip-e2e", action="store_true", help="only part a")
+  parser.add_argument("--skip-e2e", action="store_true", help="only part a (= --parts a)")
+  parser.add_argument("--parts", default="a,b", help="a (optimizer steps), b (end to end)")
+  parser.add_argument(
+    "--append", action="store_true", help="keep the rows of <out>/gpu_runs.jsonl (run in parts)"
+  )
   parser.add_argument(
     "--refresh-batch-size",
     type=int,
@@ -478,15 +513,21 @@ def main(argv=None) -> int:
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   argv = sys.argv[1:] if argv is None else list(argv)
-  report = Report(out, args, command_line(["python", "benchmarks/gpu_suite.py", *argv]))
+  parts = set(args.parts.split(","))
+  if not parts <= {"a", "b"}:
+    parser.error(f"--parts: a comma-separated subset of a,b, got {args.parts!r}")
+  if args.skip_e2e:
+    parts.discard("b")
+  command = command_line(["python", "benchmarks/gpu_suite.py", *argv])
+  report = Report(out, args, command, append=args.append)
   log(f"{report.machine}; writing {report.md}")
 
-  models = args.models.split(",") if args.models else plan["models"]
+  models = (args.models.split(",") if args.models else plan["models"]) if "a" in parts else []
   optimizers = args.optimizers.split(",") if args.optimizers else list(OPTIMIZERS)
   unknown = sorted(set(optimizers) - set(OPTIMIZERS))
   if unknown:
     parser.error(f"--optimizers: unknown {unknown}; choose from {', '.join(OPTIMIZERS)}")
-  if args.skip_e2e:
+  if "b" not in parts:
     plan = dict(plan, e2e_row_s=0.0)
   for i, model in enumerate(models):
     shapes = param_shapes(model, jnp.bfloat16)
@@ -512,7 +553,7 @@ def main(argv=None) -> int:
     del box
     gc.collect()
 
-  if not args.skip_e2e:
+  if "b" in parts:
     for name in ("adamw", "fira"):
       settings = {
         "part": "b", "model": plan["e2e_model"], "batch_size": batch, "seq_len": seq,

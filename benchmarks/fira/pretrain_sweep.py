@@ -54,7 +54,6 @@ from fira_jax.lab.results import (
   append_run,
   command_line,
   field,
-  group_runs,
   make_record,
   markdown_table,
   read_runs,
@@ -82,7 +81,8 @@ SIZES = {
   "llama_small": dict(steps=1200, batch_size=32, seq_len=128),
   "smoke": dict(steps=6, batch_size=8, seq_len=32),
 }
-KEY = ("settings.model", "method", "seed", "settings.lr", "settings.rest_lr")
+# One run: a different --steps is a different run (it must not be reused as done).
+KEY = ("settings.model", "settings.steps", "method", "seed", "settings.lr", "settings.rest_lr")
 SKIPPED = "pretrain_sweep_skipped.jsonl"  # points a time budget left out, one JSON line each
 # The Fira paper, LLaMA-60M on C4 (validation perplexity): its ordering to compare with ours.
 PAPER_60M = {"fira": 31.06, "fira_no_limiter": 32.22, "adamw": 34.06, "galore": 34.88,
@@ -131,9 +131,7 @@ class Sweep:
   def config(self, size: str, name: str, lr: float, rest_lr: float, seed: int, out) -> dict:
     """The :class:`fira_jax.train.TrainConfig` fields of one point."""
     optimizer, options, _ = METHODS[name]
-    shape = dict(SIZES[size])
-    if getattr(self.args, "steps", None):
-      shape["steps"] = self.args.steps
+    shape = dict(SIZES[size], steps=self.steps(size))
     extra = {"update_proj_gap": self.args.gap} if getattr(self.args, "gap", None) else {}
     return dict(
       out=str(out), model=size, optimizer=optimizer, lr=lr, rest_lr=rest_lr, seed=seed,
@@ -143,6 +141,10 @@ class Sweep:
       checkpoint_every=10**9, log_every=10, progress=not self.args.quiet, **shape, **extra,
       traced_rates=True,  # with the compilation cache: one compiled step per method
     )  # fmt: skip
+
+  def steps(self, size: str) -> int:
+    """Optimizer steps of a run at ``size`` (``--steps`` overrides the size's)."""
+    return getattr(self.args, "steps", None) or SIZES[size]["steps"]
 
   @property
   def _tokenizer_file(self) -> pathlib.Path:
@@ -166,7 +168,7 @@ class Sweep:
   ) -> float | None:
     """Validation perplexity of one point (trained now unless already in the runs file);
     None when ``--deadline`` leaves no time for it (the skip is recorded)."""
-    key = (size, name, seed, lr, rest_lr)
+    key = (size, self.steps(size), name, seed, lr, rest_lr)
     if key not in self.done:
       from fira_jax.train import NonFiniteError, TrainConfig, train
 
@@ -245,12 +247,19 @@ class Sweep:
 
 
 def best_pairs(runs: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:
-  """(size, method) → the (lr, rest_lr) of its seed runs (the pair with the most seeds)."""
-  out = {}
-  seeded = [r for r in runs if field(r, "settings.phase") == "seeds"]
-  for (size, name), group in group_runs(seeded, ("settings.model", "method")).items():
-    pairs = group_runs(group, ("settings.lr", "settings.rest_lr"))
-    out[(size, name)] = max(pairs, key=lambda p: len(pairs[p]))
+  """(size, method) → its best (lr, rest_lr): the lowest finite seed-0 validation perplexity.
+
+  The other seeds are run at that pair; a pair found later (a wider grid) that beats it is
+  reported with the seeds it has (the table's ``seeds`` column says which).
+  """
+  out, best = {}, {}
+  for r in runs:
+    ppl = r["metrics"]["val_ppl"]
+    if r["seed"] != 0 or ppl is None or not math.isfinite(ppl):
+      continue
+    key = (field(r, "settings.model"), r["method"])
+    if key not in best or ppl < best[key]:
+      best[key], out[key] = ppl, (r["settings"]["lr"], r["settings"]["rest_lr"])
   return out
 
 
@@ -269,8 +278,8 @@ def analytic_state_bytes(name: str, run: dict) -> int:
   from fira_jax.models import get_config
 
   m = run["metrics"]
-  if name in ("adamw", "lora"):
-    return 8 * (m["params"] - m["frozen_params"])
+  if name in ("adamw", "lora"):  # ``params`` counts the trainable ones (LoRA: not the kernels)
+    return 8 * m["params"]
   cfg = get_config(run["settings"]["model"])
   d, f, layers = cfg.d_model, cfg.ffn_dim, cfg.num_layers
   rank = 1 if name == "apollo_mini" else run["settings"]["rank"]
@@ -289,11 +298,22 @@ def _diverged() -> dict:
 
 def _edge(runs, size, name, axis, value, other, other_value) -> str:
   """`` (edge)`` when ``value`` is the smallest or largest ``axis`` value tried (seed 0) at
-  ``other = other_value``: the optimum may lie beyond the grid."""
-  tried = sorted({r["settings"][axis] for r in runs if r["method"] == name and r["seed"] == 0
-                  and field(r, "settings.model") == size
-                  and r["settings"][other] == other_value})  # fmt: skip
-  return " (edge)" if len(tried) > 1 and value in (tried[0], tried[-1]) else ""
+  ``other = other_value``: the optimum may lie beyond the grid. Where that was the only value
+  tried there, the grid is the one at the ``other`` value with the most points, and the mark
+  says so (`` (scanned at rest_lr 0.01)``, `` (edge; scanned at rest_lr 0.01)``)."""
+  pts = [r["settings"] for r in runs if r["method"] == name and r["seed"] == 0
+         and field(r, "settings.model") == size]  # fmt: skip
+  grids: dict[float, set] = {}
+  for st in pts:
+    grids.setdefault(st[other], set()).add(st[axis])
+  tried, where = sorted(grids.get(other_value, ())), ""
+  if len(tried) < 2 and grids:
+    at = max(grids, key=lambda o: (len(grids[o]), value in grids[o]))
+    tried, where = sorted(grids[at]), f"scanned at {other} {at:g}"
+  if len(tried) < 2:
+    return ""
+  edge = "edge" if value in (tried[0], tried[-1]) else ""
+  return f" ({'; '.join(x for x in (edge, where) if x)})" if edge or where else ""
 
 
 def _tokens(runs) -> str:
@@ -369,8 +389,9 @@ STATS = "pretrain_sweep_fira_stats.jsonl"  # Fira's residual branch in one tuned
 
 
 def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
-  """Per size: validation perplexity (seed 0) against lr at each method's best rest_lr, and
-  against rest_lr at its best lr."""
+  """Per size: validation perplexity (seed 0) against lr at the rest_lr where each method's lr
+  was scanned (the one with the most lr values; marked ``@``), and against rest_lr at its best
+  lr."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -387,20 +408,27 @@ def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
       lr, rest = best[(size, name)]
       pts = [r for r in runs if r["method"] == name and r["seed"] == 0
              and field(r, "settings.model") == size]  # fmt: skip
-      for ax, axis, other, value in ((row[0], "lr", "rest_lr", rest),
+      counts: dict[float, int] = {}
+      for r in pts:
+        counts[r["settings"]["rest_lr"]] = counts.get(r["settings"]["rest_lr"], 0) + 1
+      scan = max(counts, key=lambda v: (counts[v], v == rest))
+      for ax, axis, other, value in ((row[0], "lr", "rest_lr", scan),
                                      (row[1], "rest_lr", "lr", lr)):  # fmt: skip
         line = sorted((r["settings"][axis], r["metrics"]["val_ppl"]) for r in pts
                       if r["settings"][other] == value)  # fmt: skip
         xs, ys = zip(*line, strict=True)
-        ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], "o-", label=name)
+        label = f"{name} @ {scan:g}" if axis == "lr" else name
+        ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], "o-", label=label)
         floor += [y for y in ys if math.isfinite(y)]
-    labels = ("lr (projected matrices) at the best rest_lr",
+    labels = ("lr (projected matrices) at the rest_lr of its scan (@)",
               "rest_lr (embedding, norms, head) at the best lr")  # fmt: skip
     for ax, axis in zip(row, labels, strict=True):
-      ax.set(xscale="log", xlabel=axis, ylabel="validation ppl (seed 0)", title=size)
+      ax.set(xscale="log", yscale="log", xlabel=axis, ylabel="validation ppl (seed 0)",
+             title=size)  # fmt: skip
       if floor:
-        ax.set_ylim(min(floor) * 0.97, min(floor) * 1.8)
+        ax.set_ylim(min(floor) * 0.97, min(max(floor), min(floor) * 4.5))
     row[0].legend(fontsize=8, ncol=2)
+    row[1].legend(fontsize=8, ncol=2)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
@@ -411,7 +439,7 @@ def _skipped(out: pathlib.Path, runs: list[dict]) -> list[str]:
   path = out / SKIPPED
   if not path.is_file():
     return []
-  done = {tuple(field(r, k) for k in KEY) for r in runs}
+  done = {tuple(field(r, k) for k in KEY if k != "settings.steps") for r in runs}
   rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
   point = lambda r: (r["model"], r["method"], r["seed"], r["lr"], r["rest_lr"])  # noqa: E731
   rows = list({point(r): r for r in rows if point(r) not in done}.values())  # once each
@@ -450,8 +478,9 @@ def render(runs: list[dict], out: pathlib.Path | None = None) -> str:
   lines = [
     "# Pre-training, every method at its tuned learning rates",
     "",
-    f"Generated by `benchmarks/fira/pretrain_sweep.py` from `pretrain_sweep_runs.jsonl`. "
-    f"Command: `{runs[0]['command']}`. Machine: {runs[0]['machine']}.",
+    f"Generated by `benchmarks/fira/pretrain_sweep.py` from `pretrain_sweep_runs.jsonl` "
+    f"(each run's command is in its `command` field; the first: `{runs[0]['command']}`). "
+    f"Machine: {runs[0]['machine']}.",
     "",
     "`lr` is the peak rate of the projected attention/MLP matrices (every matrix for AdamW, the "
     "adapters for LoRA), `rest_lr` that of the embedding, norms and output head (plain AdamW "
@@ -473,6 +502,9 @@ def render(runs: list[dict], out: pathlib.Path | None = None) -> str:
       f"{tokens:,} tokens, rank {s['rank']}, α {s['alpha']}", "",
       "### At each method's best rates", "", table, "",
       "Ordering here (mean ppl): " + (" < ".join(order) or "–"), "",
+      "The paper's ordering of the same methods (60M, C4): "
+      + (" < ".join(n for n in sorted(PAPER_60M, key=PAPER_60M.get) if n in order) or "–"),
+      "",
       "### The sweep (seed 0)", "", sweep_table(runs, size),
     ]  # fmt: skip
   lines += ["", "![validation perplexity against the two rates](pretrain_sweep.png)"]

@@ -8,7 +8,9 @@ from fira_jax.train.optimizers import (
   OPTIMIZERS,
   lr_schedule,
   make_optimizer,
+  matrix_rate_mask,
   projected_dimension_numbers,
+  scale_by_rates,
 )
 from fira_jax.train.sharding import (
   make_mesh,
@@ -33,9 +35,11 @@ __all__ = [
   "make_mesh",
   "make_optimizer",
   "make_train_step",
+  "matrix_rate_mask",
   "maybe_initialize_distributed",
   "projected_dimension_numbers",
   "read_metrics",
+  "scale_by_rates",
   "shard_batch",
   "spec_for_shape",
   "state_bytes",

@@ -55,6 +55,27 @@ def projected_dimension_numbers(params: Mapping[str, jax.Array]) -> dict:
   }
 
 
+# The matrices trained at ``lr`` (the rest train at ``rest_lr``): the attention/MLP kernels,
+# or LoRA's adapters on them (whose kernels are frozen).
+_MATRIX_RATE = re.compile(r"(^|/)(attn|mlp)/\w+_proj/(kernel|lora_a|lora_b)$")
+
+
+def matrix_rate_mask(params: Mapping[str, jax.Array]) -> dict[str, bool]:
+  """Which parameters train at ``lr`` (True) rather than ``rest_lr`` (False).
+
+  True at the 2-D attention/MLP kernels (the matrices GaLore/Fira/APOLLO project) and, under
+  LoRA, at the adapters ``A`` and ``B`` of those layers; False at embeddings, norms and the
+  output head.
+
+  Args:
+    params: the flat ``{name: array}`` parameter dict of the training loop.
+
+  Returns:
+    A dict with the same keys.
+  """
+  return {name: bool(_MATRIX_RATE.search(name)) and p.ndim == 2 for name, p in params.items()}
+
+
 def lr_schedule(lr: float, steps: int, warmup_steps: int, min_lr_ratio: float = 0.1):
   r"""Linear warm-up to ``lr`` then cosine decay to ``min_lr_ratio · lr`` (GaLore/Fira recipe).
 
@@ -84,13 +105,14 @@ class RatesState(NamedTuple):
 
 
 def scale_by_rates(lr: float, rest_lr: float, params: Mapping[str, jax.Array]):
-  """Multiplies the projected kernels' updates by ``lr`` and the others' by ``rest_lr``, rates
+  """Multiplies the updates of the matrices (:func:`matrix_rate_mask`: the projected kernels,
+  or LoRA's adapters) by ``lr`` and the others' by ``rest_lr``, rates
   held in the state (not compiled in), so runs that differ only in their rates run one
   compiled step. Chained after an optimizer built at rate 1 (``make_optimizer`` with a
   schedule of peak 1) it gives that optimizer at these rates (each update is linear in the
   rate when there is no weight decay).
   """
-  proj = {k: d is not None for k, d in projected_dimension_numbers(params).items()}
+  proj = matrix_rate_mask(params)
 
   def init_fn(params):
     del params
@@ -141,8 +163,8 @@ def make_optimizer(
     fira_options: extra keyword arguments for ``fira_jax.fira`` (or ``fira_jax.apollo``,
       ``fira_jax.apollo_mini``), e.g. the ablations ``{"gamma": None}`` (no growth limiter)
       and ``{"norm_scaling": "none"}`` (no scaling).
-    rest_lr_scale: the updates of the parameters that are not projected kernels (see
-      :func:`projected_dimension_numbers`: embeddings, norms, output head) are multiplied by
+    rest_lr_scale: the updates of the parameters that are not projected kernels or LoRA
+      adapters (see :func:`matrix_rate_mask`: embeddings, norms, output head) are multiplied by
       this, i.e. they train at ``rest_lr_scale · learning_rate`` on the same schedule (their
       decoupled weight decay too), as a separate optimizer parameter group would.
 
@@ -186,7 +208,7 @@ def make_optimizer(
   else:
     tx = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
   if rest_lr_scale != 1.0:
-    rest = {k: d is None for k, d in projected_dimension_numbers(params).items()}
+    rest = {k: not m for k, m in matrix_rate_mask(params).items()}
     tx = optax.chain(tx, optax.masked(optax.scale(rest_lr_scale), rest))
     if name in _LOW_RANK and weight_decay:  # decay after the update, each group at its rate
       proj = {k: not r for k, r in rest.items()}

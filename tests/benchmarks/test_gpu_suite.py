@@ -82,3 +82,29 @@ def test_rows_past_the_budget_are_skipped(suite, tmp_path):
   runs = read_runs(tmp_path / "gpu_runs.jsonl", key=("settings.part", "method"))
   assert runs and all(r.get("skipped") for r in runs)
   assert "Skipped (time budget)" in (tmp_path / "gpu.md").read_text()
+
+
+def test_parts_append_to_the_runs_file_and_keep_the_notes(suite, tmp_path, monkeypatch):
+  """Run in two calls (part a, then part b with --append): both parts are in the runs file and
+  the report, and the notes below the marker survive the re-rendering (rows faked: the smoke
+  test above measures real ones)."""
+  step = dict(rank=1, ordinary_s=1.0, refresh_s=2.0, amortized_s=1.005, state_bytes=8,
+              refresh_how="measured")  # fmt: skip
+  train = dict(rank=None, step_s=0.1, tokens_per_s=10.0, model_tflops=1.0, state_bytes=8)
+  monkeypatch.setattr(suite, "bench_step", lambda *a, **k: dict(step))
+  monkeypatch.setattr(suite, "bench_train", lambda *a, **k: dict(train))
+  out = ["--smoke", "--out", str(tmp_path)]
+  assert suite.main([*out, "--parts", "a", "--optimizers", "adamw,apollo_mini"]) == 0
+  md = tmp_path / "gpu.md"
+  md.write_text(md.read_text() + "\n" + suite.NOTES + "\nhand-written notes\n")
+  assert suite.main([*out, "--parts", "b", "--append"]) == 0
+  runs = read_runs(tmp_path / "gpu_runs.jsonl", key=suite.ROW)
+  assert [(r["settings"]["part"], r["method"]) for r in runs] == [
+    ("a", "adamw"),
+    ("a", "apollo_mini"),
+    ("b", "adamw"),
+    ("b", "fira"),
+  ]
+  text = md.read_text()
+  assert "| apollo_mini |" in text and "MFU" in text and text.endswith("hand-written notes\n")
+  assert "--parts a" in text and "--parts b --append" in text  # both commands are named

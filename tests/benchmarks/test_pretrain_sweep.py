@@ -47,6 +47,46 @@ def test_coordinate_search_finds_an_optimum_outside_the_first_grid(sweep, tmp_pa
   assert {c[2] for c in calls if c[3] == "seeds"} == {0, 1}
 
 
+def test_the_best_pair_is_the_lowest_finite_seed0_perplexity(sweep):
+  """A later, better pair (a wider rest_lr grid) replaces the seeded one; diverged runs and
+  other seeds do not count."""
+
+  def run(lr, rest, seed, ppl, phase="lr"):
+    return {"method": "fira", "seed": seed, "metrics": {"val_ppl": ppl},
+            "settings": {"model": "m", "lr": lr, "rest_lr": rest, "phase": phase}}  # fmt: skip
+
+  runs = [run(1e-3, 1e-2, 0, 180.0), run(1e-3, 1e-2, 1, 170.0, "seeds"), run(1e-2, 1e-2, 0, 300.0),
+          run(1e-1, 1e-2, 0, float("inf")), run(1e-3, 3e-2, 1, 100.0, "seeds")]  # fmt: skip
+  assert sweep.best_pairs(runs) == {("m", "fira"): (1e-3, 1e-2)}
+  runs.append(run(1e-3, 3e-2, 0, 175.0, "rest_lr"))
+  assert sweep.best_pairs(runs) == {("m", "fira"): (1e-3, 3e-2)}
+
+
+def test_edge_marks(sweep):
+  def run(lr, rest):
+    return {"method": "fira", "seed": 0, "metrics": {"val_ppl": 1.0},
+            "settings": {"model": "m", "lr": lr, "rest_lr": rest}}  # fmt: skip
+
+  runs = [run(lr, 1e-2) for lr in (1e-3, 3e-3, 1e-2)] + [run(1e-3, 3e-2), run(1e-3, 3e-3)]
+  assert sweep._edge(runs, "m", "fira", "lr", 3e-3, "rest_lr", 1e-2) == ""
+  assert sweep._edge(runs, "m", "fira", "lr", 1e-3, "rest_lr", 1e-2) == " (edge)"
+  assert sweep._edge(runs, "m", "fira", "rest_lr", 3e-2, "lr", 1e-3) == " (edge)"
+  assert sweep._edge(runs, "m", "fira", "lr", 1e-3, "rest_lr", 3e-2) == (
+    " (edge; scanned at rest_lr 0.01)"
+  )
+
+
+def test_a_run_at_other_steps_is_not_reused(sweep, tmp_path):
+  from fira_jax.lab.results import append_run, make_record
+
+  settings = {"model": "smoke", "steps": 600, "lr": 1e-3, "rest_lr": 1e-2, "phase": "lr"}
+  append_run(tmp_path / "pretrain_sweep_runs.jsonl",
+             make_record("fira", 0, settings, {"val_ppl": 9.0}, command="test"))  # fmt: skip
+  for steps, reused in ((600, True), (100, False)):
+    s = sweep.Sweep(argparse.Namespace(out=tmp_path, steps=steps), "test")
+    assert (("smoke", s.steps("smoke"), "fira", 0, 1e-3, 1e-2) in s.done) is reused
+
+
 @pytest.mark.slow
 def test_smoke_sweep_writes_runs_and_a_report(sweep, tmp_path, shakespeare_sample):
   out = tmp_path / "out"
@@ -66,8 +106,8 @@ def test_smoke_sweep_writes_runs_and_a_report(sweep, tmp_path, shakespeare_sampl
   assert len((out / "pretrain_sweep_runs.jsonl").read_text().splitlines()) == len(runs)
 
 
-@pytest.mark.parametrize("name", ["adamw", "galore", "fira", "fira_no_limiter", "apollo",
-                                  "apollo_mini"])  # fmt: skip
+@pytest.mark.parametrize("name", ["adamw", "lora", "galore", "fira", "fira_no_limiter",
+                                  "apollo", "apollo_mini"])  # fmt: skip
 def test_state_bytes_equal_the_formula_up_to_scalars(sweep, name):
   """The report's formula column: measured bytes (``jax.eval_shape``) minus the formula is only
   the step counters (a few int32 scalars)."""

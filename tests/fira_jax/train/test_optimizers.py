@@ -15,7 +15,9 @@ from fira_jax.train import (
   FlatModel,
   lr_schedule,
   make_optimizer,
+  matrix_rate_mask,
   projected_dimension_numbers,
+  scale_by_rates,
   state_bytes,
 )
 from fira_jax.train.step import limiter_metrics
@@ -179,3 +181,25 @@ def test_rest_lr_scale_is_a_second_parameter_group(params, name):
 def test_rest_lr_scale_is_checked(params):
   with pytest.raises(ValueError, match="rest_lr_scale"):
     make_optimizer("adamw", learning_rate=1e-3, params=params, rest_lr_scale=float("nan"))
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_lora_adapters_train_at_lr_and_the_rest_at_rest_lr(traced):
+  """Under LoRA the frozen kernels are not parameters: ``lr`` is the adapters' rate (before
+  this, they fell in the ``rest_lr`` group and a LoRA rate sweep changed nothing)."""
+  from fira_jax.models import apply_lora
+
+  model = apply_lora(Llama(get_config("smoke"), rngs=nnx.Rngs(0)), 4, rngs=nnx.Rngs(1))
+  params = FlatModel(model).params
+  mask = matrix_rate_mask(params)
+  assert {k for k, m in mask.items() if m} == {k for k in params if "/lora_" in k}
+  lr, rest_lr = 1e-2, 3e-1
+  if traced:
+    tx = optax.chain(make_optimizer("lora", learning_rate=1.0, params=params),
+                     scale_by_rates(lr, rest_lr, params))  # fmt: skip
+  else:
+    tx = make_optimizer("lora", learning_rate=lr, params=params, rest_lr_scale=rest_lr / lr)
+  grads = jax.tree.map(jnp.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  for k, u in updates.items():  # Adam's first step is -rate · sign(g)
+    np.testing.assert_allclose(u, -(lr if mask[k] else rest_lr), rtol=1e-4, err_msg=k)
