@@ -42,7 +42,8 @@ from distill.kpod import (
   train_method,
 )
 from fira_jax.lab.machine import describe_machine
-from fira_jax.lab.results import append_run, command_line, make_record, read_runs
+from fira_jax.lab.results import append_run, command_line, make_record, markdown_table, read_runs
+from fira_jax.lab.stats import fmt_pm, paired_delta
 
 DATA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
 RESULTS = pathlib.Path("benchmarks/results/distill")
@@ -130,9 +131,117 @@ def run_one(args, method, seed, cfg, student_fn, tok, shared, path, *, extra=Non
   )
 
 
+def probe(args, tok, student_fn, n: int = 200) -> dict:
+  """The pretrained student's arithmetic: greedy completion of ``x op b =`` for ``n`` equations
+  of the generator's operations (a fresh stream), exact match of the result, per operation."""
+  import numpy as np  # noqa: PLC0415
+
+  from distill.kpod import ProblemConfig, greedy_generate  # noqa: PLC0415
+  from distill.kpod._pretrain import _equation  # noqa: PLC0415 - the corpus's own equations
+  from fira_jax.lab import seeds  # noqa: PLC0415
+
+  rng = seeds.np_rng(0, "arithmetic-probe")
+  cfg = ProblemConfig()
+  eqs = [_equation(rng, int(rng.integers(0, cfg.max_value + 1)), cfg)[0] for _ in range(n)]
+  model = student_fn(tok.vocab_size, 32, None, 0)
+  lhs = [e.split("=")[0] + "=" for e in eqs]
+  prompts = [[tok.vocab_size, *tok.encode(x)] for x in lhs]  # after an end-of-document id
+  out = greedy_generate(model, prompts, max_len=24, eos_id=tok.stoi["."], pad_id=tok.pad_id)
+  got = [tok.decode(g).strip(" .") for g in out]
+  right = {op: [] for op in "+-*"}
+  for e, g in zip(eqs, got, strict=True):
+    right[e.split()[1]].append(g == e.split("=")[1].strip(" ."))
+  result = {op: float(np.mean(v)) for op, v in right.items() if v}
+  result["all"] = float(np.mean([x for v in right.values() for x in v]))
+  result["examples"] = [f"{x} {g}" for x, g in zip(lhs[:5], got[:5], strict=True)]
+  print(json.dumps(result), flush=True)
+  with (args.results / f"{args.name}_weights.jsonl").open("a", encoding="utf-8") as f:
+    record = {"label": "arithmetic probe", "student": str(args.student), **result}
+    f.write(json.dumps(record) + "\n")
+  return result
+
+
+COLUMNS = (
+  ("accuracy", "in distribution"),
+  ("ood_accuracy", "longer chains"),
+  ("gsm8k_accuracy", "GSM8K test"),
+  ("svamp_accuracy", "SVAMP"),
+  ("step_arithmetic", "right equations"),
+)
+KIND_COLUMNS = ("operand", "result", "final result", "+ - *", "=", "other")
+
+
+def report(args) -> str:
+  """Markdown tables of the tuning runs, the seeds (mean ± std, KPOD − CoT paired) and the
+  keep probabilities per token kind."""
+  out = []
+  tune_path = args.results / f"{args.name}_tune_runs.jsonl"
+  if tune_path.exists():
+    rows = []
+    for r in read_runs(tune_path, duplicates="last"):
+      curve = r["metrics"].get("val_curve", [])
+      rows.append(
+        [
+          r["method"],
+          " / ".join(f"{100 * c:.1f}" for c in curve),
+          f"{r['metrics']['train_seconds']:.0f}",
+        ]
+      )
+    out += [
+      "Validation exact match (%) after each epoch (tuning, seed 0):",
+      "",
+      markdown_table(["method @ learning rate", "epoch 1 / 2 / …", "s"], rows),
+      "",
+    ]
+  path = args.results / f"{args.name}_runs.jsonl"
+  if path.exists():
+    runs = read_runs(path)
+    by = {m: {r["seed"]: r["metrics"] for r in runs if r["method"] == m} for m in ("cot", "kpod")}
+    seeds = sorted(set(by["cot"]) & set(by["kpod"]))
+    rows = []
+    for m in ("cot", "kpod"):
+      rows.append(
+        [m, len(by[m])]
+        + [
+          fmt_pm([x[k] for x in by[m].values() if k in x], scale=100, digits=1) for k, _ in COLUMNS
+        ]
+      )
+    delta = ["KPOD − CoT, paired (95% interval)", len(seeds)]
+    for k, _ in COLUMNS:
+      d = paired_delta([by["kpod"][s][k] for s in seeds], [by["cot"][s][k] for s in seeds])
+      delta.append(d.fmt(1, scale=100))
+    out += [
+      "Exact match (%), mean ± std over seeds:",
+      "",
+      markdown_table(["method", "seeds", *(c for _, c in COLUMNS)], rows + [delta]),
+      "",
+      "Per seed (in distribution, CoT / KPOD): "
+      + ", ".join(
+        f"{s}: {100 * by['cot'][s]['accuracy']:.0f} / {100 * by['kpod'][s]['accuracy']:.0f}"
+        for s in seeds
+      ),
+      "",
+    ]
+    rows = []
+    for s in seeds:
+      st = by["kpod"][s]["weight_stats"]
+      rows.append(
+        [s] + [f"{st[k][0]:.3f} ± {st[k][1]:.3f}" if k in st else "" for k in KIND_COLUMNS]
+      )
+    out += [
+      "Keep probability per token kind on each seed's training rationales (mean ± std):",
+      "",
+      markdown_table(["seed", *KIND_COLUMNS], rows),
+      "",
+    ]
+  return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--phase", nargs="+", choices=("weighting", "tune", "seeds"), required=True)
+  parser.add_argument(
+    "--phase", nargs="+", choices=("probe", "weighting", "tune", "seeds", "report"), required=True
+  )
   parser.add_argument("--student", type=pathlib.Path, required=True)
   parser.add_argument("--work", type=pathlib.Path, default=pathlib.Path("runs/kpod_pretrained"))
   parser.add_argument("--name", default="kpod_pretrained")
@@ -150,10 +259,17 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--external", type=int, default=32)
   parser.add_argument("--quiet", action="store_true")
   args = parser.parse_args(argv)
+  if args.phase == ["report"]:
+    print(report(args))
+    return 0
   cfg = base_config(args)
   tok = problem_tokenizer()
   student_fn = load_pretrained_student(args.student)
   args.context = min(256, student_fn(tok.vocab_size, 8, cfg, 0).config.max_seq_len)
+  if "probe" in args.phase:
+    probe(args, tok, student_fn)
+    if args.phase == ["probe"]:
+      return 0
   shared = weighting(args, cfg, student_fn, tok)
   if "tune" in args.phase:
     path = args.results / f"{args.name}_tune_runs.jsonl"
@@ -180,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
           continue
         scfg = dataclasses.replace(cfg, learning_rate=lr, epochs=int(epochs))
         run_one(args, method, seed, scfg, student_fn, tok, shared, path, extra=True)
+  if "report" in args.phase:
+    print(report(args))
   return 0
 
 

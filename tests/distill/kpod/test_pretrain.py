@@ -73,18 +73,26 @@ def test_load_pretrained_student(tmp_path):
 def test_prepare_with_a_fixed_tokenizer_reuses_the_weighting_module():
   problems = kpod.ProblemConfig(min_steps=2, max_steps=2, num_distractors=0)
   cfg = dataclasses.replace(
-    kpod.KPODConfig.smoke(), problems=problems, num_train=48, num_test=4, num_ood=4, num_val=6
+    kpod.KPODConfig.smoke(),
+    problems=problems,
+    num_train=32,
+    num_test=2,
+    num_ood=2,
+    num_val=2,
+    weighting_steps=4,
+    weighting_warmup=2,
+    trace_every=2,
   )
   tok = kpod.problem_tokenizer()
   first = kpod.prepare(cfg, 0, tokenizer=tok, progress=False)
-  assert first.tok is tok and len(first.val) == 6
+  assert first.tok is tok and len(first.val) == 2
   again = kpod.prepare(cfg, 0, tokenizer=tok, weighting_from=first, progress=False)
   assert again.weighting_module is first.weighting_module
   assert again.weight_trace == first.weight_trace
   for a, b in zip(again.token_weights, first.token_weights, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-6)
   other = kpod.prepare(cfg, 1, tokenizer=tok, weighting_from=first, progress=False)
-  assert other.train != first.train and len(other.token_weights) == 48
+  assert other.train != first.train and len(other.token_weights) == 32
   r = kpod.train_method(
     "cot",
     other,
