@@ -136,13 +136,12 @@ def probe(args, tok, student_fn, n: int = 200) -> dict:
   of the generator's operations (a fresh stream), exact match of the result, per operation."""
   import numpy as np  # noqa: PLC0415
 
-  from distill.kpod import ProblemConfig, greedy_generate  # noqa: PLC0415
-  from distill.kpod._pretrain import _equation  # noqa: PLC0415 - the corpus's own equations
+  from distill.kpod import CorpusConfig, greedy_generate, pretraining_corpus  # noqa: PLC0415
   from fira_jax.lab import seeds  # noqa: PLC0415
 
-  rng = seeds.np_rng(0, "arithmetic-probe")
-  cfg = ProblemConfig()
-  eqs = [_equation(rng, int(rng.integers(0, cfg.max_value + 1)), cfg)[0] for _ in range(n)]
+  # Single-equation documents of the corpus's own kind, from a stream of the probe's.
+  one_equation = CorpusConfig(num_docs=n, lines_per_doc=1, equation_frac=1.0, chain_frac=0.0)
+  eqs = pretraining_corpus(one_equation, seed=seeds.seed_int(0, "arithmetic-probe"))
   model = student_fn(tok.vocab_size, 32, None, 0)
   lhs = [e.split("=")[0] + "=" for e in eqs]
   prompts = [[tok.vocab_size, *tok.encode(x)] for x in lhs]  # after an end-of-document id

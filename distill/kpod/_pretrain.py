@@ -166,11 +166,11 @@ def load_pretrained_student(
   """
   import warnings  # noqa: PLC0415
 
+  import jax  # noqa: PLC0415
   import orbax.checkpoint as ocp  # noqa: PLC0415 - optional heavy imports
 
   from fira_jax.lab.checkpoint import Checkpointer  # noqa: PLC0415
   from fira_jax.models import Llama, LlamaConfig  # noqa: PLC0415
-  from fira_jax.train.step import FlatModel  # noqa: PLC0415
 
   run_dir = pathlib.Path(run_dir).absolute()
   ckpt = Checkpointer(run_dir)
@@ -178,11 +178,17 @@ def load_pretrained_student(
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {run_dir}")
   config = LlamaConfig(**ckpt.restore_meta(step)["identity"]["model"])
-  flat = FlatModel(Llama(config, rngs=nnx.Rngs(0)))
   with warnings.catch_warnings():  # "sharding info not provided": one host, read as saved
     warnings.simplefilter("ignore", UserWarning)
     saved = ocp.PyTreeCheckpointer().restore(ckpt.directory / str(step) / "state")
-  params = {k: np.asarray(saved[f"params/{k}"]) for k in flat.params}
+
+  def load(path, x):
+    # The run saves each parameter as "params/<path of the nnx.Param>" (fira_jax.train).
+    name = jax.tree_util.keystr(path, simple=True, separator="/").removesuffix("/value")
+    return np.asarray(saved[f"params/{name}"], x.dtype).reshape(x.shape)
+
+  graphdef, params, rest = nnx.split(Llama(config, rngs=nnx.Rngs(0)), nnx.Param, ...)
+  params = jax.tree_util.tree_map_with_path(load, params)
 
   def student_fn(vocab_size: int, max_len: int, cfg: object, seed: int) -> nnx.Module:
     del cfg, seed
@@ -191,6 +197,6 @@ def load_pretrained_student(
         f"{run_dir} holds a model of vocabulary {config.vocab_size} and context "
         f"{config.max_seq_len}; the data need {vocab_size} and {max_len}"
       )
-    return flat.merge(dict(params), flat.frozen)
+    return nnx.merge(graphdef, params, rest)
 
   return student_fn
