@@ -199,16 +199,15 @@ def report(args) -> str:
     seeds = sorted(set(by["cot"]) & set(by["kpod"]))
     rows = []
     for m in ("cot", "kpod"):
-      rows.append(
-        [m, len(by[m])]
-        + [
-          fmt_pm([x[k] for x in by[m].values() if k in x], scale=100, digits=1) for k, _ in COLUMNS
-        ]
-      )
+      cells = [[x[k] for x in by[m].values() if k in x] for k, _ in COLUMNS]
+      rows.append([m, len(by[m])] + [fmt_pm(c, scale=100, digits=1) if c else "" for c in cells])
     delta = ["KPOD − CoT, paired (95% interval)", len(seeds)]
     for k, _ in COLUMNS:
-      d = paired_delta([by["kpod"][s][k] for s in seeds], [by["cot"][s][k] for s in seeds])
-      delta.append(d.fmt(1, scale=100))
+      if seeds:
+        d = paired_delta([by["kpod"][s][k] for s in seeds], [by["cot"][s][k] for s in seeds])
+        delta.append(d.fmt(1, scale=100))
+      else:
+        delta.append("")
     out += [
       "Exact match (%), mean ± std over seeds:",
       "",
