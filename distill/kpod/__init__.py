@@ -4,7 +4,9 @@ arXiv:2405.16064), end to end with the project's LLaMA as the student.
 The pieces: a token weighting module that learns which rationale tokens are keypoints
 (:class:`TokenWeighting`, :func:`token_weighting_loss`), the in-rationale progressive schedule
 (:func:`step_difficulty`, :func:`difficulty_budget`, :class:`KPODSchedule`), the weighted
-distillation loss (:func:`weighted_token_loss`); data (GSM8K/SVAMP loaders, a generator of
+distillation loss (:func:`weighted_token_loss`); a pretrained student (a generated arithmetic
+corpus and tokenizer for ``fira-jax train``, :func:`write_corpus`, and loading its checkpoint,
+:func:`load_pretrained_student`); data (GSM8K/SVAMP loaders, a generator of
 multi-step problems, a digit-splitting tokenizer, exact-match evaluation); and the comparison
 against its ablations (:class:`KPODConfig`, :func:`prepare`, :func:`train_method`, the report
 :func:`render_report`), also run as ``fira-jax distill kpod`` (:mod:`distill.kpod.cli`).
@@ -49,6 +51,14 @@ from distill.kpod._math_data import (
   load_svamp,
   parse_gsm8k_answer,
 )
+from distill.kpod._pretrain import (
+  CorpusConfig,
+  load_pretrained_student,
+  pretraining_corpus,
+  problem_tokenizer,
+  write_corpus,
+  write_tokenizer_json,
+)
 from distill.kpod._problems import ProblemConfig, generate_problem, generate_problems
 from distill.kpod._report import LABELS, NOTES_MARKER, config_of, render_report, write_report
 from distill.kpod._schedule import (
@@ -77,6 +87,7 @@ __all__ = [
   "METHODS",
   "AnswerPredictor",
   "Calculation",
+  "CorpusConfig",
   "FrozenEmbedding",
   "KPODConfig",
   "KPODSchedule",
@@ -108,9 +119,12 @@ __all__ = [
   "gumbel_keep_mask",
   "kmeans",
   "load_gsm8k",
+  "load_pretrained_student",
   "load_svamp",
   "parse_gsm8k_answer",
   "prepare",
+  "pretraining_corpus",
+  "problem_tokenizer",
   "rationale_token_weights",
   "render_report",
   "split_words",
@@ -124,5 +138,7 @@ __all__ = [
   "uniform_given_steps",
   "weight_stats_by_kind",
   "weighted_token_loss",
+  "write_corpus",
   "write_report",
+  "write_tokenizer_json",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import jax
@@ -107,7 +107,10 @@ class KPODConfig:
     num_clusters: K-means clusters K of the questions (the schedule's diversity term).
     beta: weight β of the diversity term in the stage-wise selection.
     delta_steps: rationale steps Δs added per stage of the progressive schedule.
-    curve_size: in-distribution test problems evaluated after every epoch (the curves).
+    curve_size: in-distribution problems evaluated after every epoch (the curves): the first
+      of the validation split when there is one, else of the test split.
+    num_val: generated validation problems (a stream of their own, for tuning learning rates
+      and epochs; 0: none).
     trace_every: record the mean keep probability per token kind every this many weighting
       steps (``Prepared.weight_trace``; 0: never).
   """
@@ -142,6 +145,7 @@ class KPODConfig:
   delta_steps: int = 1
   curve_size: int = 32
   trace_every: int = 100
+  num_val: int = 0
 
   @classmethod
   def smoke(cls) -> KPODConfig:
@@ -159,6 +163,18 @@ class KPODConfig:
       weighting_warmup=15,
       weighting_pool=0,
       curve_size=8,
+    )
+
+  def keypoint_weighting(self, budget: float = 0.5) -> KPODConfig:
+    """These settings with the token weighting switches under which the keep probabilities
+    rank digits above filler (``benchmarks/results/distill/kpod.md``): a keep budget, masks
+    scored on the whole rationale, and a warm-up on random masks of random rates only."""
+    return dataclasses.replace(
+      self,
+      weighting_budget=budget,
+      weighting_prefixes="whole",
+      weighting_warmup_full=0.0,
+      weighting_warmup_keep=0.0,
     )
 
   @property
@@ -233,6 +249,8 @@ class Prepared:
   # Mean keep probability per token kind on (up to) 256 training rationales, every
   # `trace_every` weighting steps: [{"step", "digit", "final result", "+ - *", "=", "other"}].
   weight_trace: list[dict[str, float]] = dataclasses.field(default_factory=list)
+  # Validation problems (``KPODConfig.num_val``; empty: none).
+  val: list[MathProblem] = dataclasses.field(default_factory=list)
 
 
 @functools.cache
@@ -295,9 +313,24 @@ def prepare(
   *,
   student_fn: Callable[[int, int, KPODConfig, int], nnx.Module] = default_student,
   progress: bool = True,
+  tokenizer: WordTokenizer | None = None,
+  weighting_from: Prepared | None = None,
 ) -> Prepared:
   """Generates the data of ``seed``, builds the student and runs KPOD's pre-computations:
-  the token weighting module, step difficulties under the initial student and the schedules."""
+  the token weighting module, step difficulties under the initial student and the schedules.
+
+  Args:
+    cfg: the settings.
+    seed: seed of the data streams, the student's initialisation and the module's training.
+    student_fn: ``(vocab_size, max_len, cfg, seed) -> causal LM``; e.g.
+      :func:`~distill.kpod.load_pretrained_student`'s.
+    progress: show progress bars.
+    tokenizer: a fixed tokenizer (e.g. :func:`~distill.kpod.problem_tokenizer`, the one a
+      pretrained student was trained with); default: fitted on this seed's problems.
+    weighting_from: reuse the token weighting module trained by this earlier ``prepare``
+      (same tokenizer and initial student) instead of training one: its keep probabilities
+      are read on this seed's training rationales, and its trace and losses are carried over.
+  """
   train = generate_problems(
     cfg.num_train, cfg.problems, seed=seeds.seed_int(seed, "train-problems")
   )
@@ -307,7 +340,8 @@ def prepare(
     cfg.problems.longer_chains(cfg.ood_extra_steps),
     seed=seeds.seed_int(seed, "ood-problems"),
   )
-  tok = WordTokenizer.fit(p.question + " " + " ".join(p.steps) for p in train + ood)
+  val = generate_problems(cfg.num_val, cfg.problems, seed=seeds.seed_int(seed, "val-problems"))
+  tok = tokenizer or WordTokenizer.fit(p.question + " " + " ".join(p.steps) for p in train + ood)
   full = [
     1
     + len(tok.encode(p.question))
@@ -315,14 +349,86 @@ def prepare(
     + sum(len(tok.encode(s)) for s in p.steps)
     + len(tok.encode("#### " + p.answer))
     + 1
-    for p in train + test + ood
+    for p in train + test + ood + val
   ]
   max_len = int(np.ceil(max(full) / 8) * 8)
   student = student_fn(tok.vocab_size, max_len, cfg, seed)
-  graphdef, init_state = nnx.split(student)
 
   # 1. Token weighting module on the training rationales (embedding: the initial student's),
   # plus fresh problems up to `weighting_pool`; weights are then read on the training set.
+  if weighting_from is not None:
+    weigher, trace, losses = _reuse_weighting(weighting_from, tok)
+    max_q, max_r = weighting_from.weighting_lengths
+  else:
+    weigher, (max_q, max_r), losses, trace = _train_weighting(
+      cfg, seed, tok, train, student, progress
+    )
+  wbatch = encode_weighting(tok, train, max_question=max_q, max_rationale=max_r)
+  weights = [
+    w
+    for i in range(0, len(train), 256)
+    for w in _keep_probs(weigher, wbatch, np.arange(i, min(i + 256, len(train))))
+  ]
+  stats = weight_stats_by_kind(tok, train, weights)
+  if cfg.trace_every and weighting_from is None:
+    probe = np.arange(min(256, len(train)))
+    trace.append(
+      trace_point(
+        cfg.weighting_steps, tok, [train[i] for i in probe], _keep_probs(weigher, wbatch, probe)
+      )
+    )
+  graphdef, init_state = nnx.split(student)
+
+  # 2. Step difficulties under the student before distillation; clusters of the questions.
+  n_steps = np.asarray([len(p.steps) for p in train])
+  sb = encode_student(tok, train, max_len=max_len, token_weights=weights)
+  d_kpod = _difficulties(student, sb, sb.weights, n_steps)
+  d_unif = _difficulties(student, sb, np.ones_like(sb.weights), n_steps)
+  table = np.asarray(embedding_table(student))
+  q_emb = np.stack([table[tok.encode(p.question)].mean(0) for p in train])
+  clusters = kmeans(
+    q_emb, min(cfg.num_clusters, len(train)), seed=seeds.seed_int(seed, "question-clusters")
+  )
+  kw = dict(num_stages=cfg.num_stages, beta=cfg.beta, delta_steps=cfg.delta_steps)
+  return Prepared(
+    tok,
+    train,
+    test,
+    ood,
+    max_len,
+    init_state,
+    graphdef,
+    weights,
+    losses,
+    stats,
+    KPODSchedule(d_kpod, clusters, **kw),
+    KPODSchedule(d_unif, clusters, **kw),
+    weigher,
+    (max_q, max_r),
+    trace,
+    val,
+  )
+
+
+def _keep_probs(
+  weigher: TokenWeighting, wbatch: WeightingBatch, rows: np.ndarray
+) -> list[np.ndarray]:
+  return rationale_token_weights(
+    np.asarray(weigher.keep_probabilities(wbatch.rationale[rows], wbatch.rationale_mask[rows])),
+    WeightingBatch(*(x[rows] for x in wbatch)),
+  )
+
+
+def _reuse_weighting(earlier: Prepared, tok: WordTokenizer):
+  if earlier.weighting_module is None or earlier.weighting_lengths is None:
+    raise ValueError("weighting_from holds no trained token weighting module")
+  if earlier.tok.itos != tok.itos:
+    raise ValueError("weighting_from was prepared with another tokenizer; pass the same one")
+  return earlier.weighting_module, list(earlier.weight_trace), list(earlier.weighting_losses)
+
+
+def _train_weighting(cfg, seed, tok, train, student, progress):
+  """Trains the token weighting module; returns (module, (max_q, max_r), losses, trace)."""
   extra = max(cfg.weighting_pool - len(train), 0)
   pool = train + [
     p
@@ -360,18 +466,12 @@ def prepare(
   losses, trace = [], []
   probe = np.arange(min(256, len(train)))
 
-  def keep_probs(rows):
-    return rationale_token_weights(
-      np.asarray(
-        trainer.model.keep_probabilities(wbatch.rationale[rows], wbatch.rationale_mask[rows])
-      ),
-      WeightingBatch(*(x[rows] for x in wbatch)),
-    )
-
   bar = progress_bar(cfg.weighting_steps, desc="token weighting", disable=not progress)
   for s in range(cfg.weighting_steps):
     if cfg.trace_every and s % cfg.trace_every == 0:
-      trace.append(trace_point(s, tok, [train[i] for i in probe], keep_probs(probe)))
+      trace.append(
+        trace_point(s, tok, [train[i] for i in probe], _keep_probs(trainer.model, wbatch, probe))
+      )
     if cfg.freeze_predictor and s == cfg.weighting_warmup:
       # A fresh Adam state: the frozen predictor's zero gradients then give exactly zero
       # updates (carried-over moments would keep moving it).
@@ -382,44 +482,7 @@ def prepare(
     losses.append(float(loss))
     bar.update()
   bar.close()
-  weigher = trainer.model
-  weights = [
-    w for i in range(0, len(train), 256) for w in keep_probs(np.arange(i, min(i + 256, len(train))))
-  ]
-  stats = weight_stats_by_kind(tok, train, weights)
-  if cfg.trace_every:
-    trace.append(
-      trace_point(cfg.weighting_steps, tok, [train[i] for i in probe], keep_probs(probe))
-    )
-
-  # 2. Step difficulties under the student before distillation; clusters of the questions.
-  n_steps = np.asarray([len(p.steps) for p in train])
-  sb = encode_student(tok, train, max_len=max_len, token_weights=weights)
-  d_kpod = _difficulties(student, sb, sb.weights, n_steps)
-  d_unif = _difficulties(student, sb, np.ones_like(sb.weights), n_steps)
-  table = np.asarray(embedding_table(student))
-  q_emb = np.stack([table[tok.encode(p.question)].mean(0) for p in train])
-  clusters = kmeans(
-    q_emb, min(cfg.num_clusters, len(train)), seed=seeds.seed_int(seed, "question-clusters")
-  )
-  kw = dict(num_stages=cfg.num_stages, beta=cfg.beta, delta_steps=cfg.delta_steps)
-  return Prepared(
-    tok,
-    train,
-    test,
-    ood,
-    max_len,
-    init_state,
-    graphdef,
-    weights,
-    losses,
-    stats,
-    KPODSchedule(d_kpod, clusters, **kw),
-    KPODSchedule(d_unif, clusters, **kw),
-    weigher,
-    (max_q, max_r),
-    trace,
-  )
+  return trainer.model, (max_q, max_r), losses, trace
 
 
 def train_method(
@@ -430,6 +493,7 @@ def train_method(
   *,
   progress: bool = True,
   metrics_log: MetricsLog | None = None,
+  extra_tests: Mapping[str, tuple[Sequence[MathProblem], int]] | None = None,
 ) -> dict[str, Any]:
   """Trains a fresh copy of the initial student with ``method``; returns accuracies and curves.
 
@@ -445,6 +509,11 @@ def train_method(
   Each step gets its own key, ``fold_in(seeds.key(seed, "student-steps"), step)``; batches are
   drawn from the ``"student-batches"`` stream of ``seed``. With ``metrics_log``, one record per
   epoch (method, seed, epoch, mean loss, accuracy on the curve problems) is appended to it.
+  The curve problems are the first ``cfg.curve_size`` validation problems when
+  ``prep.val`` holds any (then ``val_curve`` is the curve), else test problems.
+
+  ``extra_tests`` maps a name to ``(problems, max_len)``: after training, the exact match on
+  those problems (greedy decoding up to ``max_len`` tokens in all) is ``{name}_accuracy``.
   """
   if method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -483,7 +552,7 @@ def train_method(
         tok_per_s=f"{bar.n * cfg.batch_size * prep.max_len / (time.perf_counter() - t0):.0f}",
       )
     acc, _ = evaluate_exact_match(
-      trainer.model, prep.tok, prep.test[: cfg.curve_size], max_len=prep.max_len
+      trainer.model, prep.tok, (prep.val or prep.test)[: cfg.curve_size], max_len=prep.max_len
     )
     curve.append(acc)
     if metrics_log is not None:
@@ -502,6 +571,10 @@ def train_method(
   acc_ood, _ = evaluate_exact_match(model, prep.tok, prep.ood, max_len=prep.max_len)
   wrong, total = np.sum([equation_errors(t) for t in texts], axis=0)
   reference = prep.test[0]
+  extra = {
+    f"{name}_accuracy": evaluate_exact_match(model, prep.tok, problems, max_len=length)[0]
+    for name, (problems, length) in (extra_tests or {}).items()
+  }
   return {
     "method": method,
     "seed": seed,
@@ -514,4 +587,6 @@ def train_method(
     "sample_reference": " ".join([*reference.steps, "####", reference.answer]),
     "step_arithmetic": float(1.0 - wrong / total) if total else float("nan"),
     "train_seconds": time.perf_counter() - t0,
+    **({"val_curve": curve} if prep.val else {}),
+    **extra,
   }

@@ -23,13 +23,9 @@ def prep():
     weighting_pool=3000,
     weighting_steps=500,
     weighting_warmup=300,
-    weighting_budget=0.5,
-    weighting_prefixes="whole",
-    weighting_warmup_full=0.0,
-    weighting_warmup_keep=0.0,
     alpha=0.05,
     trace_every=100,
-  )
+  ).keypoint_weighting(0.5)
   return kpod.prepare(cfg, 0, progress=False)
 
 

@@ -1,0 +1,303 @@
+"""KPOD against CoT distillation from a pretrained student (issue 23's comparison).
+
+Three phases, each resumable (a run already in its runs file is skipped):
+
+1. ``weighting``: builds the pretrained student (a ``fira-jax train`` run folder, ``--student``)
+   and trains KPOD's token weighting module once on its embedding (seed 0's pool); the module
+   is pickled to ``<work>/weighting.pkl`` and reused by every later run, so that all seeds
+   distil with the same keypoint weights and only the data and batch order vary.
+2. ``tune``: per method and learning rate, one run of ``--tune-epochs`` epochs whose curve is
+   the exact match on ``--num-val`` validation problems (their own random stream) after every
+   epoch; the runs go to ``<out>_tune_runs.jsonl``.
+3. ``seeds``: per seed, CoT and KPOD at their tuned learning rate and epochs
+   (``--cot LR EPOCHS``, ``--kpod LR EPOCHS``), evaluated in distribution, on longer chains and
+   on GSM8K test / SVAMP (the first ``--external`` problems whose question fits the context);
+   the runs go to ``<out>_runs.jsonl``.
+
+Run (from the repository root, after pretraining, see ``benchmarks/results/distill/kpod.md``):
+  PYTHONPATH=. python benchmarks/distill/kpod_pretrained.py --phase weighting tune \\
+    --student runs/kpod_pretrain/student
+  PYTHONPATH=. python benchmarks/distill/kpod_pretrained.py --phase seeds --seeds 0 1 2 \\
+    --cot 0.001 3 --kpod 0.001 3 --student runs/kpod_pretrain/student
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import pickle
+import sys
+import time
+
+from distill.kpod import (
+  KPODConfig,
+  Prepared,
+  load_gsm8k,
+  load_pretrained_student,
+  load_svamp,
+  prepare,
+  problem_tokenizer,
+  train_method,
+)
+from fira_jax.lab.machine import describe_machine
+from fira_jax.lab.results import append_run, command_line, make_record, markdown_table, read_runs
+from fira_jax.lab.stats import fmt_pm, paired_delta
+
+DATA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
+RESULTS = pathlib.Path("benchmarks/results/distill")
+
+
+def base_config(args: argparse.Namespace) -> KPODConfig:
+  """The comparison's settings (student shape fields are the pretrained run's, not these)."""
+  return KPODConfig(
+    num_train=args.num_train,
+    num_test=100,
+    num_ood=100,
+    batch_size=32,
+    weighting_steps=args.weighting_steps,
+    weighting_warmup=args.weighting_warmup,
+    alpha=0.05,
+    curve_size=16,
+  ).keypoint_weighting(0.5)
+
+
+def external_tests(tok, max_len: int, n: int) -> dict:
+  """GSM8K test and SVAMP: the first ``n`` problems whose prompt leaves 40 tokens of room."""
+  out = {}
+  for name, problems in (
+    ("gsm8k", load_gsm8k(DATA / "gsm8k", split="test")),
+    ("svamp", load_svamp(DATA / "svamp")),
+  ):
+    room = 40
+    fits = [p for p in problems if len(tok.encode(p.question)) + 2 + room <= max_len][:n]
+    longest = max(len(tok.encode(p.question)) + 2 for p in fits)
+    out[name] = (fits, int(-(-(longest + room) // 8) * 8))
+  return out
+
+
+def weighting(args, cfg: KPODConfig, student_fn, tok) -> Prepared:
+  path = args.work / "weighting.pkl"
+  if path.exists():
+    with path.open("rb") as f:
+      return pickle.load(f)
+  t0 = time.perf_counter()
+  prep = prepare(cfg, 0, student_fn=student_fn, tokenizer=tok, progress=not args.quiet)
+  keep = dataclasses.replace(prep, init_state=None, graphdef=None)
+  args.work.mkdir(parents=True, exist_ok=True)
+  with path.open("wb") as f:
+    pickle.dump(keep, f)
+  record = {
+    "label": "pretrained student (budget 0.5, whole, random-mask warm-up)",
+    "seed": 0,
+    "settings": cfg.to_dict(),
+    "student": str(args.student),
+    "trace": prep.weight_trace,
+    "weight_stats": prep.weight_stats,
+    "seconds": time.perf_counter() - t0,
+  }
+  with (args.results / f"{args.name}_weights.jsonl").open("a", encoding="utf-8") as f:
+    f.write(json.dumps(record) + "\n")
+  print(json.dumps(prep.weight_stats), flush=True)
+  return keep
+
+
+def done(path: pathlib.Path) -> set[tuple[str, int]]:
+  if not path.exists():
+    return set()
+  return {(r["method"], r["seed"]) for r in read_runs(path, duplicates="keep")}
+
+
+def run_one(args, method, seed, cfg, student_fn, tok, shared, path, *, extra=None, label=None):
+  prep = prepare(
+    cfg, seed, student_fn=student_fn, tokenizer=tok, weighting_from=shared, progress=False
+  )
+  tests = external_tests(tok, args.context, args.external) if extra else None
+  r = train_method(method, prep, cfg, seed, progress=not args.quiet, extra_tests=tests)
+  metrics = {k: v for k, v in r.items() if k not in ("method", "seed", "losses")}
+  metrics["weight_stats"] = prep.weight_stats
+  settings = {**cfg.to_dict(), "student": str(args.student)}
+  if tests:
+    settings["external"] = {k: len(v[0]) for k, v in tests.items()}
+  record = make_record(
+    label or method, seed, settings, metrics, command=command_line(), machine=describe_machine()
+  )
+  append_run(path, record)
+  print(
+    f"{label or method} seed {seed}: ID {r['accuracy']:.2f} OOD {r['ood_accuracy']:.2f} "
+    f"curve {r['curve']} {r['train_seconds']:.0f} s",
+    flush=True,
+  )
+
+
+def probe(args, tok, student_fn, n: int = 200) -> dict:
+  """The pretrained student's arithmetic: greedy completion of ``x op b =`` for ``n`` equations
+  of the generator's operations (a fresh stream), exact match of the result, per operation."""
+  import numpy as np  # noqa: PLC0415
+
+  from distill.kpod import CorpusConfig, greedy_generate, pretraining_corpus  # noqa: PLC0415
+  from fira_jax.lab import seeds  # noqa: PLC0415
+
+  # Single-equation documents of the corpus's own kind, from a stream of the probe's.
+  one_equation = CorpusConfig(num_docs=n, lines_per_doc=1, equation_frac=1.0, chain_frac=0.0)
+  eqs = pretraining_corpus(one_equation, seed=seeds.seed_int(0, "arithmetic-probe"))
+  model = student_fn(tok.vocab_size, 32, None, 0)
+  lhs = [e.split("=")[0] + "=" for e in eqs]
+  prompts = [[tok.vocab_size, *tok.encode(x)] for x in lhs]  # after an end-of-document id
+  out = greedy_generate(model, prompts, max_len=24, eos_id=tok.stoi["."], pad_id=tok.pad_id)
+  got = [tok.decode(g).strip(" .") for g in out]
+  right = {op: [] for op in "+-*"}
+  for e, g in zip(eqs, got, strict=True):
+    right[e.split()[1]].append(g == e.split("=")[1].strip(" ."))
+  result = {op: float(np.mean(v)) for op, v in right.items() if v}
+  result["all"] = float(np.mean([x for v in right.values() for x in v]))
+  result["examples"] = [f"{x} {g}" for x, g in zip(lhs[:5], got[:5], strict=True)]
+  print(json.dumps(result), flush=True)
+  with (args.results / f"{args.name}_weights.jsonl").open("a", encoding="utf-8") as f:
+    record = {"label": "arithmetic probe", "student": str(args.student), **result}
+    f.write(json.dumps(record) + "\n")
+  return result
+
+
+COLUMNS = (
+  ("accuracy", "in distribution"),
+  ("ood_accuracy", "longer chains"),
+  ("gsm8k_accuracy", "GSM8K test"),
+  ("svamp_accuracy", "SVAMP"),
+  ("step_arithmetic", "right equations"),
+)
+KIND_COLUMNS = ("operand", "result", "final result", "+ - *", "=", "other")
+
+
+def report(args) -> str:
+  """Markdown tables of the tuning runs, the seeds (mean ± std, KPOD − CoT paired) and the
+  keep probabilities per token kind."""
+  out = []
+  tune_path = args.results / f"{args.name}_tune_runs.jsonl"
+  if tune_path.exists():
+    rows = []
+    for r in read_runs(tune_path, duplicates="last"):
+      curve = r["metrics"].get("val_curve", [])
+      rows.append(
+        [
+          r["method"],
+          " / ".join(f"{100 * c:.1f}" for c in curve),
+          f"{r['metrics']['train_seconds']:.0f}",
+        ]
+      )
+    out += [
+      "Validation exact match (%) after each epoch (tuning, seed 0):",
+      "",
+      markdown_table(["method @ learning rate", "epoch 1 / 2 / …", "s"], rows),
+      "",
+    ]
+  path = args.results / f"{args.name}_runs.jsonl"
+  if path.exists():
+    runs = read_runs(path)
+    by = {m: {r["seed"]: r["metrics"] for r in runs if r["method"] == m} for m in ("cot", "kpod")}
+    seeds = sorted(set(by["cot"]) & set(by["kpod"]))
+    rows = []
+    for m in ("cot", "kpod"):
+      cells = [[x[k] for x in by[m].values() if k in x] for k, _ in COLUMNS]
+      rows.append([m, len(by[m])] + [fmt_pm(c, scale=100, digits=1) if c else "" for c in cells])
+    delta = ["KPOD − CoT, paired (95% interval)", len(seeds)]
+    for k, _ in COLUMNS:
+      if seeds:
+        d = paired_delta([by["kpod"][s][k] for s in seeds], [by["cot"][s][k] for s in seeds])
+        delta.append(d.fmt(1, scale=100))
+      else:
+        delta.append("")
+    out += [
+      "Exact match (%), mean ± std over seeds:",
+      "",
+      markdown_table(["method", "seeds", *(c for _, c in COLUMNS)], rows + [delta]),
+      "",
+      "Per seed (in distribution, CoT / KPOD): "
+      + ", ".join(
+        f"{s}: {100 * by['cot'][s]['accuracy']:.0f} / {100 * by['kpod'][s]['accuracy']:.0f}"
+        for s in seeds
+      ),
+      "",
+    ]
+    rows = []
+    for s in seeds:
+      st = by["kpod"][s]["weight_stats"]
+      rows.append(
+        [s] + [f"{st[k][0]:.3f} ± {st[k][1]:.3f}" if k in st else "" for k in KIND_COLUMNS]
+      )
+    out += [
+      "Keep probability per token kind on each seed's training rationales (mean ± std):",
+      "",
+      markdown_table(["seed", *KIND_COLUMNS], rows),
+      "",
+    ]
+  return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument(
+    "--phase", nargs="+", choices=("probe", "weighting", "tune", "seeds", "report"), required=True
+  )
+  parser.add_argument("--student", type=pathlib.Path, required=True)
+  parser.add_argument("--work", type=pathlib.Path, default=pathlib.Path("runs/kpod_pretrained"))
+  parser.add_argument("--name", default="kpod_pretrained")
+  parser.add_argument("--results", type=pathlib.Path, default=RESULTS, help="runs files folder")
+  parser.add_argument("--num-train", type=int, default=1000)
+  parser.add_argument("--weighting-steps", type=int, default=900)
+  parser.add_argument("--weighting-warmup", type=int, default=500)
+  parser.add_argument("--tune-lrs", type=float, nargs="+", default=[1e-3, 3e-3])
+  parser.add_argument("--tune-epochs", type=int, default=4)
+  parser.add_argument("--num-val", type=int, default=64)
+  parser.add_argument("--tune-methods", nargs="+", default=["cot", "kpod"])
+  parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+  parser.add_argument("--cot", type=float, nargs=2, metavar=("LR", "EPOCHS"))
+  parser.add_argument("--kpod", type=float, nargs=2, metavar=("LR", "EPOCHS"))
+  parser.add_argument("--external", type=int, default=32)
+  parser.add_argument("--quiet", action="store_true")
+  args = parser.parse_args(argv)
+  if args.phase == ["report"]:
+    print(report(args))
+    return 0
+  cfg = base_config(args)
+  tok = problem_tokenizer()
+  student_fn = load_pretrained_student(args.student)
+  args.context = min(256, student_fn(tok.vocab_size, 8, cfg, 0).config.max_seq_len)
+  if "probe" in args.phase:
+    probe(args, tok, student_fn)
+    if args.phase == ["probe"]:
+      return 0
+  shared = weighting(args, cfg, student_fn, tok)
+  if "tune" in args.phase:
+    path = args.results / f"{args.name}_tune_runs.jsonl"
+    have = done(path)
+    for lr in args.tune_lrs:
+      for method in args.tune_methods:
+        label = f"{method}@lr={lr:g}"
+        if (label, 0) in have:
+          continue
+        tcfg = dataclasses.replace(
+          cfg,
+          learning_rate=lr,
+          epochs=args.tune_epochs,
+          num_val=args.num_val,
+          curve_size=args.num_val,
+        )
+        run_one(args, method, 0, tcfg, student_fn, tok, shared, path, label=label)
+  if "seeds" in args.phase:
+    path = args.results / f"{args.name}_runs.jsonl"
+    have = done(path)
+    for seed in args.seeds:
+      for method, (lr, epochs) in (("cot", args.cot), ("kpod", args.kpod)):
+        if (method, seed) in have:
+          continue
+        scfg = dataclasses.replace(cfg, learning_rate=lr, epochs=int(epochs))
+        run_one(args, method, seed, scfg, student_fn, tok, shared, path, extra=True)
+  if "report" in args.phase:
+    print(report(args))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,107 @@
+"""The pretrained student's corpus, tokenizer file and checkpoint loading, and the reuse of a
+trained token weighting module across seeds."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from distill import kpod
+from fira_jax.data.tokenizers import BPETokenizer
+
+
+def test_problem_tokenizer_covers_every_generated_word():
+  tok = kpod.problem_tokenizer()
+  for cfg in (kpod.ProblemConfig(), kpod.ProblemConfig(min_steps=4, max_steps=5)):
+    for p in kpod.generate_problems(300, cfg, seed=1):
+      ids = tok.encode(p.question + " " + " ".join(p.steps) + " #### " + p.answer)
+      assert tok.stoi["<unk>"] not in ids
+
+
+def test_tokenizer_json_gives_the_same_ids(tmp_path):
+  tok = kpod.problem_tokenizer()
+  hf = BPETokenizer.from_file(kpod.write_tokenizer_json(tok, tmp_path / "tokenizer.json"))
+  assert hf.vocab_size == tok.vocab_size + 1 and hf.eos_id == tok.vocab_size
+  for p in kpod.generate_problems(20, seed=2):
+    text = p.question + " " + " ".join(p.steps) + " #### " + p.answer
+    assert hf.encode(text) == tok.encode(text)
+  assert hf.encode("On a Sunny day, 41+7=48.") == tok.encode("on a sunny day , 41 + 7 = 48 .")
+
+
+def test_corpus_is_deterministic_and_its_arithmetic_right(tmp_path):
+  cfg = kpod.CorpusConfig(num_docs=30, lines_per_doc=8)
+  docs = kpod.pretraining_corpus(cfg, seed=3)
+  assert docs == kpod.pretraining_corpus(cfg, seed=3) and len(docs) == 30
+  lines = [line for d in docs for line in d.splitlines()]
+  equations = [line for line in lines if "=" in line]
+  questions = [line for line in lines if line.endswith("?")]
+  assert equations and questions and len(equations) + len(questions) == len(lines)
+  wrong, total = np.sum([kpod.equation_errors(line) for line in equations], axis=0)
+  assert wrong == 0 and total >= len(equations)
+  out = kpod.write_corpus(tmp_path / "c", cfg, seed=3, docs_per_file=10)
+  assert len(list((out / "text").glob("*.txt"))) == 3 and (out / "tokenizer.json").is_file()
+
+
+def _saved_run(tmp_path, vocab_size, max_seq_len=64):
+  """A checkpoint laid out as `fira-jax train` writes it (params, opt_state, frozen + meta)."""
+  from fira_jax.lab.checkpoint import Checkpointer
+  from fira_jax.models import Llama, LlamaConfig
+  from fira_jax.train.step import FlatModel
+
+  config = LlamaConfig(vocab_size, 32, 64, 2, 2, max_seq_len)
+  flat = FlatModel(Llama(config, rngs=nnx.Rngs(5)))
+  ckpt = Checkpointer(tmp_path)
+  state = {"params": flat.params, "opt_state": {"count": np.zeros(())}, "frozen": flat.frozen}
+  ckpt.save(7, state, {"step": 7, "identity": {"model": dataclasses.asdict(config)}})
+  ckpt.close()
+  return flat
+
+
+def test_load_pretrained_student(tmp_path):
+  tok = kpod.problem_tokenizer()
+  flat = _saved_run(tmp_path, tok.vocab_size + 1)
+  student_fn = kpod.load_pretrained_student(tmp_path)
+  model = student_fn(tok.vocab_size, 48, None, 3)
+  np.testing.assert_array_equal(model.embed.embedding[...], flat.params["embed/embedding"])
+  ids = np.asarray([tok.encode("tom has 3 apples .")])
+  assert model(ids).shape == (1, ids.shape[1], tok.vocab_size + 1)
+  with pytest.raises(ValueError, match="context 64"):
+    student_fn(tok.vocab_size, 128, None, 0)
+
+
+def test_prepare_with_a_fixed_tokenizer_reuses_the_weighting_module():
+  problems = kpod.ProblemConfig(min_steps=2, max_steps=2, num_distractors=0)
+  cfg = dataclasses.replace(
+    kpod.KPODConfig.smoke(),
+    problems=problems,
+    num_train=32,
+    num_test=2,
+    num_ood=2,
+    num_val=2,
+    weighting_steps=4,
+    weighting_warmup=2,
+    trace_every=2,
+  )
+  tok = kpod.problem_tokenizer()
+  first = kpod.prepare(cfg, 0, tokenizer=tok, progress=False)
+  assert first.tok is tok and len(first.val) == 2
+  again = kpod.prepare(cfg, 0, tokenizer=tok, weighting_from=first, progress=False)
+  assert again.weighting_module is first.weighting_module
+  assert again.weight_trace == first.weight_trace
+  for a, b in zip(again.token_weights, first.token_weights, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+  other = kpod.prepare(cfg, 1, tokenizer=tok, weighting_from=first, progress=False)
+  assert other.train != first.train and len(other.token_weights) == 32
+  r = kpod.train_method(
+    "cot",
+    other,
+    dataclasses.replace(cfg, epochs=1),
+    1,
+    progress=False,
+    extra_tests={"again": (other.test[:2], other.max_len)},
+  )
+  assert len(r["val_curve"]) == 1 and 0.0 <= r["again_accuracy"] <= 1.0
+  with pytest.raises(ValueError, match="another tokenizer"):
+    wider = kpod.WordTokenizer([*tok.itos, "zebra"])
+    kpod.prepare(cfg, 0, tokenizer=wider, weighting_from=first, progress=False)
