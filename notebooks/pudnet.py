@@ -60,7 +60,7 @@ print("small settings" if SMALL else "full settings")
 # %% [markdown]
 # ## Data and sub-datasets
 #
-# `load_mnist` reads `mnist/mnist.npz` under the data folder (on Colab, put it there or use `hypernet.load_tfds('mnist')`). Meta-training episodes are 5-way sub-datasets of the training split with permuted labels; evaluation sub-datasets come from the test split.
+# `load_mnist(download=True)` reads `mnist/mnist.npz` under the data folder (`$FIRA_JAX_DATA_DIR`) or the cache, and otherwise downloads MNIST from its canonical source once (SHA-256 checked; `hypernet.load_tfds('mnist')` is the TFDS route). Meta-training episodes are 5-way sub-datasets of the training split with permuted labels; evaluation sub-datasets come from the test split.
 
 # %%
 data = hypernet.load_mnist(download=True)
