@@ -136,6 +136,24 @@ def shakespeare_sample() -> pathlib.Path:
 _SKIPPED: list[str] = []
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+  """Drops every compiled program after each test module.
+
+  A long-lived xdist worker otherwise keeps every executable it ever compiled (eager op-by-op
+  dispatch compiles one per primitive and shape), each holding a few memory maps; after several
+  hundred tests the process nears the kernel's ``vm.max_map_count`` and XLA's CPU compiler
+  crashes the worker with a segfault while loading a new program.
+  """
+  yield
+  import gc
+
+  import jax
+
+  jax.clear_caches()
+  gc.collect()
+
+
 def pytest_configure(config):
   chars = getattr(config.option, "reportchars", None) or ""
   if "s" not in chars and "a" not in chars:
