@@ -390,8 +390,8 @@ STATS = "pretrain_sweep_fira_stats.jsonl"  # Fira's residual branch in one tuned
 
 def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
   """Per size: validation perplexity (seed 0) against lr at the rest_lr where each method's lr
-  was scanned (the one with the most lr values; marked ``@``), and against rest_lr at its best
-  lr."""
+  was scanned (its best rest_lr when 3+ lr values were tried there, else the one with the most
+  lr values; marked ``@``), and against rest_lr at its best lr."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -411,7 +411,7 @@ def plot_sweep(runs: list[dict], path: pathlib.Path) -> None:
       counts: dict[float, int] = {}
       for r in pts:
         counts[r["settings"]["rest_lr"]] = counts.get(r["settings"]["rest_lr"], 0) + 1
-      scan = max(counts, key=lambda v: (counts[v], v == rest))
+      scan = rest if counts[rest] >= 3 else max(counts, key=lambda v: (counts[v], v == rest))
       for ax, axis, other, value in ((row[0], "lr", "rest_lr", scan),
                                      (row[1], "rest_lr", "lr", lr)):  # fmt: skip
         line = sorted((r["settings"][axis], r["metrics"]["val_ppl"]) for r in pts
