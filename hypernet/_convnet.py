@@ -227,7 +227,7 @@ def _conv(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
   (``f01b_i01o->01bf`` for ``∂/∂w``, ``01oi`` kernels for ``∂/∂x``); XLA:CPU rewrites those into
   its fast NHWC/HWIO form in the top-level program only, and inside a loop body
   (``lax.scan``/``lax.map``: scratch training, fine-tuning) runs them with a generic loop,
-  ~25x slower. Here both are NHWC/HWIO convolutions of explicitly transposed operands::
+  ~30x slower. Here both are NHWC/HWIO convolutions of explicitly transposed operands::
 
     ∂x = conv(dilate_s(g), flip_hw(w)ᵀ)              (C_out -> C_in, padding k - 1 - pad)
     ∂w = conv(xᵀ (C_in, H, W, N), gᵀ (H', W', N, C_out), rhs dilation s)ᵀ
