@@ -18,6 +18,7 @@ averages: ``train=True`` normalises with the batch's own statistics, ``train=Fal
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Literal
 
@@ -163,7 +164,7 @@ class ConvNet:
       for s, pool in zip(self.conv_specs(), self.pool, strict=True):
         h = jax.nn.relu(conv_bn(s.name, h))
         if pool == "max":
-          h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+          h = _max_pool(h)
         taps.append(h.mean(axis=(1, 2)))
     else:
       h = jax.nn.relu(conv_bn("stem", h))
@@ -204,10 +205,71 @@ def l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
   return x / jnp.maximum(jnp.linalg.norm(x, axis=axis, keepdims=True), 1e-8)
 
 
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _conv_plain(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, w, (stride, stride), "SAME", dimension_numbers=_DIMS)
+
+
+def _same_pad_low(size: int, k: int, stride: int) -> int:
+  """The low-side padding of a ``SAME`` convolution (XLA puts the odd pixel on the high side)."""
+  out = -(-size // stride)
+  return max((out - 1) * stride + k - size, 0) // 2
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _conv(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
-  return jax.lax.conv_general_dilated(
-    x, w, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-  )
+  """``SAME`` convolution of ``x`` ``(N, H, W, C_in)`` with ``w`` ``(kh, kw, C_in, C_out)``.
+
+  The value and the gradients are those of ``lax.conv_general_dilated``; only the form of the
+  two gradient convolutions differs. Autodiff expresses them with swapped dimension labels
+  (``f01b_i01o->01bf`` for ``∂/∂w``, ``01oi`` kernels for ``∂/∂x``); XLA:CPU rewrites those into
+  its fast NHWC/HWIO form in the top-level program only, and inside a loop body
+  (``lax.scan``/``lax.map``: scratch training, fine-tuning) runs them with a generic loop,
+  ~30x slower. Here both are NHWC/HWIO convolutions of explicitly transposed operands::
+
+    ∂x = conv(dilate_s(g), flip_hw(w)ᵀ)              (C_out -> C_in, padding k - 1 - pad)
+    ∂w = conv(xᵀ (C_in, H, W, N), gᵀ (H', W', N, C_out), rhs dilation s)ᵀ
+  """
+  return _conv_plain(x, w, stride)
+
+
+def _conv_fwd(x, w, stride):
+  return _conv_plain(x, w, stride), (x, w)
+
+
+def _conv_bwd(stride, res, g):
+  x, w = res
+  size, k, out = x.shape[1:3], w.shape[:2], g.shape[1:3]
+  low = [_same_pad_low(n, kk, stride) for n, kk in zip(size, k, strict=True)]
+  span = [(o - 1) * stride + 1 for o in out]  # the stride-dilated cotangent's extent
+  pad_x = [
+    (kk - 1 - lo, n - sp + lo) for n, kk, lo, sp in zip(size, k, low, span, strict=True)
+  ]  # fmt: skip
+  dx = jax.lax.conv_general_dilated(
+    g, jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2), (1, 1), pad_x, lhs_dilation=(stride, stride),
+    dimension_numbers=_DIMS,
+  )  # fmt: skip
+  pad_w = [(lo, kk - 1 + sp - n - lo) for n, kk, lo, sp in zip(size, k, low, span, strict=True)]
+  dw = jax.lax.conv_general_dilated(
+    x.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), (1, 1), pad_w,
+    rhs_dilation=(stride, stride), dimension_numbers=_DIMS,
+  )  # fmt: skip
+  return dx.astype(x.dtype), dw.transpose(1, 2, 0, 3).astype(w.dtype)
+
+
+_conv.defvjp(_conv_fwd, _conv_bwd)
+
+
+def _max_pool(h: jax.Array) -> jax.Array:
+  """2x2 max pool, stride 2, ``VALID`` (an odd last row/column is dropped), as a reshape and a
+  max: its gradient is an elementwise mask (a tie splits the gradient evenly; after a ReLU the
+  only ties are zeros, whose gradient the ReLU stops), not XLA's ``select_and_scatter``, which
+  is slow on XLA:CPU."""
+  n, height, width, c = h.shape
+  h = h[:, : height // 2 * 2, : width // 2 * 2]
+  return h.reshape(n, height // 2, 2, width // 2, 2, c).max(axis=(2, 4))
 
 
 def net_a(**kw) -> ConvNet:
