@@ -12,7 +12,17 @@ agent and prompts, re-exported here).
 
 import warnings
 
-from graphs._layers import GATConv, GCNConv, SAGEConv, dropout, gcn_edge_weights
+from graphs._layers import (
+  GATConv,
+  GCNConv,
+  SAGEConv,
+  SparseFeatures,
+  dropout,
+  feature_support,
+  gcn_edge_weights,
+  project,
+  sparse_dropout,
+)
 from graphs._models import BACKBONES, GAT, GCN, BackboneConfig, GraphSAGE, make_gnn
 from graphs._node_classifier import (
   NodeTrainConfig,
@@ -59,6 +69,10 @@ __all__ = [
   "diversity_loss",
   "download_planetoid",
   "dropout",
+  "feature_support",
+  "SparseFeatures",
+  "sparse_dropout",
+  "project",
   "gcn_edge_weights",
   "gnn_optimizer",
   "load_planetoid",

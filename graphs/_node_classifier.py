@@ -106,7 +106,7 @@ def gnn_optimizer(config: BackboneConfig) -> optax.GradientTransformation:
 
 
 def _train_loss(model: nnx.Module, data: NodeData, key: jax.Array):
-  logits, _ = model(data.graph, key=key)
+  logits, _ = model(data.graph, key=key, feature_support=data.feature_support)
   return masked_cross_entropy(logits, data.labels, data.train_mask), None
 
 
@@ -152,6 +152,7 @@ def train_node_classifier(
   """
   config = config or BACKBONES.get(backbone)
   train_config = train_config or NodeTrainConfig()
+  data = data.with_feature_support()
   model = make_gnn(
     backbone, data.graph.nodes.shape[1], data.num_classes, rngs=nnx.Rngs(seed), config=config
   )

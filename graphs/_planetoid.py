@@ -19,6 +19,7 @@ import jraph
 import numpy as np
 
 from fira_jax.lab.download import DatasetNotFound, cache_dir, dataset_dir, fetch
+from graphs._layers import feature_support
 
 __all__ = ["NodeData", "load_planetoid", "download_planetoid", "random_split", "PLANETOID_URL"]
 
@@ -62,6 +63,10 @@ class NodeData(NamedTuple):
     num_classes: number of classes ``C``.
     node_mask: float32 ``[N]``, 1 on real nodes and 0 on padding nodes (see
       :func:`~graphs.pad_node_data`); ``None`` (the default) when every node is real.
+    feature_support: int32 ``[S]`` flat indices of (a superset of) the nonzero entries of
+      ``graph.nodes``, or ``None`` (the default). The trainers set it on entry
+      (:meth:`with_feature_support`) so that input dropout draws random bits for those entries
+      only; it must be reset when ``graph.nodes`` is replaced.
   """
 
   graph: jraph.GraphsTuple
@@ -71,6 +76,7 @@ class NodeData(NamedTuple):
   test_mask: jnp.ndarray
   num_classes: int
   node_mask: jnp.ndarray | None = None
+  feature_support: jnp.ndarray | None = None
 
   @property
   def real_nodes(self) -> jnp.ndarray:
@@ -78,6 +84,13 @@ class NodeData(NamedTuple):
     if self.node_mask is None:
       return jnp.ones(self.labels.shape, jnp.float32)
     return self.node_mask
+
+  def with_feature_support(self) -> NodeData:
+    """This data with ``feature_support`` computed from ``graph.nodes`` (on the host); left
+    ``None`` for padded or sharded data (``node_mask`` set) and for features that are not
+    sparse (see :func:`graphs._layers.feature_support`)."""
+    support = None if self.node_mask is not None else feature_support(self.graph.nodes)
+    return self._replace(feature_support=support)
 
 
 def _check_name(name: str) -> str:

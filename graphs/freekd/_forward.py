@@ -23,11 +23,15 @@ class Member(nnx.Module):
   def __init__(self, gnn: nnx.Module, prompt: FeaturePrompt | None):
     self.gnn, self.prompt = gnn, prompt
 
-  def __call__(self, graph: jraph.GraphsTuple, *, key=None, prompted: bool = True):
-    """``(logits [N, C], hidden [N, H])``; ``prompted=False`` skips the prompt."""
+  def __call__(
+    self, graph: jraph.GraphsTuple, *, key=None, prompted: bool = True, feature_support=None
+  ):
+    """``(logits [N, C], hidden [N, H])``; ``prompted=False`` skips the prompt;
+    ``feature_support``: the nonzero entries of ``graph.nodes`` (unused once prompted)."""
     if self.prompt is not None and prompted:
       graph = graph._replace(nodes=self.prompt(graph.nodes))
-    return self.gnn(graph, key=key)
+      feature_support = None  # the prompted features are dense
+    return self.gnn(graph, key=key, feature_support=feature_support)
 
 
 def random_view(graph: jraph.GraphsTuple, key: jax.Array, cfg: FreeKDConfig):
@@ -41,16 +45,19 @@ def random_view(graph: jraph.GraphsTuple, key: jax.Array, cfg: FreeKDConfig):
   return graph._replace(nodes=graph.nodes * cols, edges=graph.edges * keep)
 
 
-def forward_all(models, graph, cfg: FreeKDConfig, key=None, prompted: bool = True):
+def forward_all(
+  models, graph, cfg: FreeKDConfig, key=None, prompted: bool = True, feature_support=None
+):
   """Logits ``[K, N, C]`` and the list of hidden states; with ``key``: dropout and random views
-  on, one subkey per network."""
+  on, one subkey per network. ``feature_support``: the nonzero entries of ``graph.nodes`` (a
+  view's masked columns only remove some)."""
   keys = [None] * len(models) if key is None else list(jax.random.split(key, len(models)))
   logits, hiddens = [], []
   for model, k in zip(models, keys, strict=True):
     view, k_drop = (
       (graph, None) if k is None else (random_view(graph, k, cfg), jax.random.fold_in(k, 1))
     )
-    z, h = model(view, key=k_drop, prompted=prompted)
+    z, h = model(view, key=k_drop, prompted=prompted, feature_support=feature_support)
     logits.append(z)
     hiddens.append(h)
   return jnp.stack(logits), hiddens

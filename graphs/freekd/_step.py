@@ -94,7 +94,9 @@ def gnn_loss_fn(cfg: FreeKDConfig, agent_def: nnx.GraphDef):
     k_nets = len(models)
     k_act, k_drop = jax.random.split(key)
     decisions = sample_actions(nnx.merge(agent_def, agent_state), cache, data, k_act, cfg)
-    logits, hiddens = forward_all(models, data.graph, cfg, k_drop)
+    logits, hiddens = forward_all(
+      models, data.graph, cfg, k_drop, feature_support=data.feature_support
+    )
     ce = labelled_losses(logits, data.labels, data.train_mask, pseudo=False)
     ce = ce.sum(-1) / jnp.maximum(data.train_mask.sum(), 1.0)  # [K]
     node_kl = pairwise_node_kl(logits, temperature=cfg.temperature)

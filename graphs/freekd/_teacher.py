@@ -22,7 +22,7 @@ from flax import nnx
 
 from fira_jax.lab import seeds
 from fira_jax.lab.nnx_train import EarlyStopping, NNXTrainer
-from graphs._layers import dropout, gcn_edge_weights
+from graphs._layers import dropout, gcn_edge_weights, project, sparse_dropout
 from graphs._models import BACKBONES, make_gnn
 from graphs._node_classifier import (
   NodeTrainConfig,
@@ -102,12 +102,22 @@ class DeepResidualGCN(nnx.Module):
     )
     self.out = nnx.Linear(config.hidden, num_classes, rngs=rngs)
 
-  def __call__(self, graph: jraph.GraphsTuple, *, key: jax.Array | None = None):
+  def __call__(
+    self,
+    graph: jraph.GraphsTuple,
+    *,
+    key: jax.Array | None = None,
+    feature_support: jax.Array | None = None,
+  ):
     cfg = self.config
     keys = list(jax.random.split(key, cfg.layers + 2)) if key is not None else [None] * 99
     n = graph.nodes.shape[0]
     norm = gcn_edge_weights(graph, n)
-    h0 = jax.nn.relu(self.inp(dropout(graph.nodes, cfg.dropout, keys[0])))
+    if feature_support is None:
+      x = dropout(graph.nodes, cfg.dropout, keys[0])
+    else:  # the same mask, a sparse first layer (see graphs.sparse_dropout)
+      x = sparse_dropout(graph.nodes, cfg.dropout, keys[0], feature_support)
+    h0 = jax.nn.relu(project(self.inp, x))
     h = h0
     for layer, conv in enumerate(self.convs, start=1):
       h = dropout(h, cfg.dropout, keys[layer])
@@ -192,13 +202,13 @@ def _teacher_optimizer(config: TeacherConfig) -> optax.GradientTransformation:
 
 def _supervised_loss(model, batch, key):
   data, _, _, _ = batch
-  logits, _ = model(data.graph, key=key)
+  logits, _ = model(data.graph, key=key, feature_support=data.feature_support)
   return masked_cross_entropy(logits, data.labels, data.train_mask), None
 
 
 def _student_loss(model, batch, key):
   data, teacher, mu, temperature = batch
-  logits, _ = model(data.graph, key=key)
+  logits, _ = model(data.graph, key=key, feature_support=data.feature_support)
   ce = masked_cross_entropy(logits, data.labels, data.train_mask)
   kd = kd_loss(logits, teacher, temperature=temperature, node_mask=data.real_nodes)
   return ce + mu * kd, None
@@ -256,7 +266,7 @@ def train_teacher(
   config = config or TeacherConfig()
   train_config = train_config or NodeTrainConfig()
   model = DeepResidualGCN(data.graph.nodes.shape[1], data.num_classes, config, rngs=nnx.Rngs(seed))
-  batch = (data, None, None, None)
+  batch = (data.with_feature_support(), None, None, None)
   return _fit(
     model, _teacher_optimizer(config), _supervised_loss, batch, seed,
     "graphs.freekd.teacher.dropout", train_config, config.layers,
@@ -299,7 +309,7 @@ def train_student_kd(
   train_config = train_config or NodeTrainConfig()
   model = make_gnn(backbone, data.graph.nodes.shape[1], c, rngs=nnx.Rngs(seed))
   # mu and tau are traced arrays: one compiled step across settings.
-  batch = (data, teacher, jnp.float32(mu), jnp.float32(temperature))
+  batch = (data.with_feature_support(), teacher, jnp.float32(mu), jnp.float32(temperature))
   return _fit(
     model, gnn_optimizer(BACKBONES[backbone]), _student_loss, batch, seed,
     "graphs.freekd.student.dropout", train_config, STUDENT_LAYERS,

@@ -175,6 +175,7 @@ def train_freekd(
   config = config or FreeKDConfig()
   train_config = train_config or NodeTrainConfig()
   _check(backbones, frozen, init_gnns)
+  data = data.with_feature_support()
   k_nets = len(backbones)
   rngs = nnx.Rngs(seed)
   members, txs = _networks(data, backbones, config, frozen, init_gnns, rngs)

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from graphs import GATConv, GCNConv, SAGEConv, dropout, gcn_edge_weights
+from graphs import (
+  GATConv,
+  GCNConv,
+  SAGEConv,
+  dropout,
+  feature_support,
+  gcn_edge_weights,
+  make_gnn,
+  sparse_dropout,
+)
 from graphs._layers import segment_log_softmax
 
 
@@ -118,3 +127,49 @@ def test_padding_with_jraph_keeps_real_node_outputs(tiny):
     SAGEConv(6, 4, rngs=nnx.Rngs(5)),
   ):
     np.testing.assert_allclose(layer(padded.nodes, padded)[:n], layer(g.nodes, g), atol=1e-5)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.6])
+@pytest.mark.parametrize("raw_key", [False, True])
+def test_dropout_on_support_equals_dense_dropout(rate, raw_key):
+  """Drawing bytes only for the nonzero entries gives the dense mask's output, bit for bit."""
+  rng = np.random.default_rng(0)
+  x = ((rng.random((37, 53)) < 0.05) * rng.random((37, 53))).astype(np.float32)
+  support = feature_support(x)
+  assert support is not None and support.shape == (int((x != 0).sum()),)
+  key = jax.random.PRNGKey(3) if raw_key else jax.random.fold_in(jax.random.key(5), 7)
+  dense = dropout(jnp.asarray(x), rate, key)
+  jitted = jax.jit(lambda x, k, s: dropout(x, rate, k, support=s))
+  np.testing.assert_array_equal(np.asarray(jitted(jnp.asarray(x), key, support)), dense)
+
+
+def test_feature_support_only_for_sparse_features():
+  assert feature_support(np.ones((4, 4), np.float32)) is None
+  np.testing.assert_array_equal(feature_support(np.eye(8, dtype=np.float32)), np.arange(8) * 9)
+
+
+def test_sparse_dropout_is_the_dense_dropout():
+  rng = np.random.default_rng(1)
+  x = ((rng.random((19, 41)) < 0.05) * rng.random((19, 41))).astype(np.float32)
+  key = jax.random.key(2)
+  sparse = sparse_dropout(jnp.asarray(x), 0.5, key, feature_support(x))
+  np.testing.assert_array_equal(sparse.todense(), dropout(jnp.asarray(x), 0.5, key))
+
+
+def test_models_with_feature_support_match_the_dense_models(cora):
+  """The sparse first layer gives the dense models' logits and gradients up to rounding."""
+  data = cora.with_feature_support()
+  assert data.feature_support is not None
+  key = jax.random.key(0)
+  for backbone in ("gcn", "gat", "sage"):
+    model = make_gnn(backbone, data.graph.nodes.shape[1], data.num_classes, rngs=nnx.Rngs(0))
+
+    def loss(m, support):
+      return jnp.sum(m(data.graph, key=key, feature_support=support)[0] ** 2)
+
+    (dense, g_dense), (sparse, g_sparse) = (
+      nnx.value_and_grad(loss)(model, s) for s in (None, data.feature_support)
+    )
+    np.testing.assert_allclose(sparse, dense, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(g_sparse), jax.tree.leaves(g_dense), strict=True):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
