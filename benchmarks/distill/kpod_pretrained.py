@@ -60,6 +60,7 @@ def base_config(args: argparse.Namespace) -> KPODConfig:
     weighting_warmup=args.weighting_warmup,
     alpha=0.05,
     curve_size=16,
+    weighting_select=args.weighting_select,
   ).keypoint_weighting(0.5)
 
 
@@ -89,8 +90,10 @@ def weighting(args, cfg: KPODConfig, student_fn, tok) -> Prepared:
   with path.open("wb") as f:
     pickle.dump(keep, f)
   record = {
-    "label": "pretrained student (budget 0.5, whole, random-mask warm-up)",
+    "label": "pretrained student (budget 0.5, whole, random-mask warm-up, "
+    f"step selected on the held-out objective: {cfg.weighting_select})",
     "seed": 0,
+    "weighting_step": prep.weighting_step,
     "settings": cfg.to_dict(),
     "student": str(args.student),
     "trace": prep.weight_trace,
@@ -99,7 +102,7 @@ def weighting(args, cfg: KPODConfig, student_fn, tok) -> Prepared:
   }
   with (args.results / f"{args.name}_weights.jsonl").open("a", encoding="utf-8") as f:
     f.write(json.dumps(record) + "\n")
-  print(json.dumps(prep.weight_stats), flush=True)
+  print(json.dumps({"step": prep.weighting_step, **prep.weight_stats}), flush=True)
   return keep
 
 
@@ -117,6 +120,7 @@ def run_one(args, method, seed, cfg, student_fn, tok, shared, path, *, extra=Non
   r = train_method(method, prep, cfg, seed, progress=not args.quiet, extra_tests=tests)
   metrics = {k: v for k, v in r.items() if k not in ("method", "seed", "losses")}
   metrics["weight_stats"] = prep.weight_stats
+  metrics["weighting_step"] = prep.weighting_step
   settings = {**cfg.to_dict(), "student": str(args.student)}
   if tests:
     settings["external"] = {k: len(v[0]) for k, v in tests.items()}
@@ -247,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--num-train", type=int, default=1000)
   parser.add_argument("--weighting-steps", type=int, default=900)
   parser.add_argument("--weighting-warmup", type=int, default=500)
+  parser.add_argument(
+    "--weighting-select",
+    choices=("last", "any", "whole"),
+    default="any",
+    help="the weighting module's step: the last, or the lowest held-out objective (prefixes "
+    "of any length, or the whole rationale)",
+  )
   parser.add_argument("--tune-lrs", type=float, nargs="+", default=[1e-3, 3e-3])
   parser.add_argument("--tune-epochs", type=int, default=4)
   parser.add_argument("--num-val", type=int, default=64)
