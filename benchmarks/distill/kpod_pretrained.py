@@ -142,6 +142,7 @@ def probe(args, tok, student_fn, n: int = 200) -> dict:
 
   from distill.kpod import CorpusConfig, greedy_generate, pretraining_corpus  # noqa: PLC0415
   from fira_jax.lab import seeds  # noqa: PLC0415
+  from fira_jax.lab.checkpoint import Checkpointer  # noqa: PLC0415
 
   # Single-equation documents of the corpus's own kind, from a stream of the probe's.
   one_equation = CorpusConfig(num_docs=n, lines_per_doc=1, equation_frac=1.0, chain_frac=0.0)
@@ -159,7 +160,12 @@ def probe(args, tok, student_fn, n: int = 200) -> dict:
   result["examples"] = [f"{x} {g}" for x, g in zip(lhs[:5], got[:5], strict=True)]
   print(json.dumps(result), flush=True)
   with (args.results / f"{args.name}_weights.jsonl").open("a", encoding="utf-8") as f:
-    record = {"label": "arithmetic probe", "student": str(args.student), **result}
+    record = {
+      "label": "arithmetic probe",
+      "student": str(args.student),
+      "step": Checkpointer(args.student.absolute()).latest_step(),
+      **result,
+    }
     f.write(json.dumps(record) + "\n")
   return result
 
@@ -174,10 +180,50 @@ COLUMNS = (
 KIND_COLUMNS = ("operand", "result", "final result", "+ - *", "=", "other")
 
 
+TRACE_COLUMNS = ("digit", "final result", "+ - *", "=", "other", "val_any", "val_whole")
+
+
+def weights_report(path: pathlib.Path) -> list[str]:
+  """The arithmetic probes and the weighting module's trace (mean keep probability per token
+  kind and the held-out objectives every ``trace_every`` steps; the step in use marked)."""
+  if not path.exists():
+    return []
+  records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  out = []
+  probes = [r for r in records if r.get("label") == "arithmetic probe"]
+  if probes:
+    rows = [
+      [r.get("step", ""), *(f"{100 * r[k]:.1f}" for k in ("all", "+", "-", "*"))] for r in probes
+    ]
+    out += [
+      "Arithmetic probe (greedy `x op b =` on 200 fresh equations, % right):",
+      "",
+      markdown_table(["pretraining step", "all", "+", "-", "*"], rows),
+      "",
+    ]
+  for r in records:
+    if not r.get("trace"):
+      continue
+    used = r.get("weighting_step")
+    rows = [
+      [f"**{t['step']}** (used)" if t["step"] == used else t["step"]]
+      + [f"{t[k]:.3f}" if k in t else "" for k in TRACE_COLUMNS]
+      for t in r["trace"]
+    ]
+    out += [
+      f"Keep probability per token kind along training ({r['label']}; `val_*`: the held-out "
+      "objective, answer scored on prefixes of any length / on the whole rationale):",
+      "",
+      markdown_table(["step", *TRACE_COLUMNS], rows),
+      "",
+    ]
+  return out
+
+
 def report(args) -> str:
   """Markdown tables of the tuning runs, the seeds (mean ± std, KPOD − CoT paired) and the
   keep probabilities per token kind."""
-  out = []
+  out = weights_report(args.results / f"{args.name}_weights.jsonl")
   tune_path = args.results / f"{args.name}_tune_runs.jsonl"
   if tune_path.exists():
     rows = []
@@ -294,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
           epochs=args.tune_epochs,
           num_val=args.num_val,
           curve_size=args.num_val,
+          # Tuning reads only the validation curve; the test splits are shrunk to save time.
+          num_test=16,
+          num_ood=16,
         )
         run_one(args, method, 0, tcfg, student_fn, tok, shared, path, label=label)
   if "seeds" in args.phase:
