@@ -60,6 +60,7 @@ def base_config(args: argparse.Namespace) -> KPODConfig:
     weighting_warmup=args.weighting_warmup,
     alpha=0.05,
     curve_size=16,
+    weighting_select=args.weighting_select,
   ).keypoint_weighting(0.5)
 
 
@@ -89,8 +90,10 @@ def weighting(args, cfg: KPODConfig, student_fn, tok) -> Prepared:
   with path.open("wb") as f:
     pickle.dump(keep, f)
   record = {
-    "label": "pretrained student (budget 0.5, whole, random-mask warm-up)",
+    "label": "pretrained student (budget 0.5, whole, random-mask warm-up, "
+    f"step selected on the held-out objective: {cfg.weighting_select})",
     "seed": 0,
+    "weighting_step": prep.weighting_step,
     "settings": cfg.to_dict(),
     "student": str(args.student),
     "trace": prep.weight_trace,
@@ -99,7 +102,7 @@ def weighting(args, cfg: KPODConfig, student_fn, tok) -> Prepared:
   }
   with (args.results / f"{args.name}_weights.jsonl").open("a", encoding="utf-8") as f:
     f.write(json.dumps(record) + "\n")
-  print(json.dumps(prep.weight_stats), flush=True)
+  print(json.dumps({"step": prep.weighting_step, **prep.weight_stats}), flush=True)
   return keep
 
 
@@ -117,6 +120,7 @@ def run_one(args, method, seed, cfg, student_fn, tok, shared, path, *, extra=Non
   r = train_method(method, prep, cfg, seed, progress=not args.quiet, extra_tests=tests)
   metrics = {k: v for k, v in r.items() if k not in ("method", "seed", "losses")}
   metrics["weight_stats"] = prep.weight_stats
+  metrics["weighting_step"] = prep.weighting_step
   settings = {**cfg.to_dict(), "student": str(args.student)}
   if tests:
     settings["external"] = {k: len(v[0]) for k, v in tests.items()}
@@ -138,6 +142,7 @@ def probe(args, tok, student_fn, n: int = 200) -> dict:
 
   from distill.kpod import CorpusConfig, greedy_generate, pretraining_corpus  # noqa: PLC0415
   from fira_jax.lab import seeds  # noqa: PLC0415
+  from fira_jax.lab.checkpoint import Checkpointer  # noqa: PLC0415
 
   # Single-equation documents of the corpus's own kind, from a stream of the probe's.
   one_equation = CorpusConfig(num_docs=n, lines_per_doc=1, equation_frac=1.0, chain_frac=0.0)
@@ -155,7 +160,12 @@ def probe(args, tok, student_fn, n: int = 200) -> dict:
   result["examples"] = [f"{x} {g}" for x, g in zip(lhs[:5], got[:5], strict=True)]
   print(json.dumps(result), flush=True)
   with (args.results / f"{args.name}_weights.jsonl").open("a", encoding="utf-8") as f:
-    record = {"label": "arithmetic probe", "student": str(args.student), **result}
+    record = {
+      "label": "arithmetic probe",
+      "student": str(args.student),
+      "step": Checkpointer(args.student.absolute()).latest_step(),
+      **result,
+    }
     f.write(json.dumps(record) + "\n")
   return result
 
@@ -170,10 +180,50 @@ COLUMNS = (
 KIND_COLUMNS = ("operand", "result", "final result", "+ - *", "=", "other")
 
 
+TRACE_COLUMNS = ("digit", "final result", "+ - *", "=", "other", "val_any", "val_whole")
+
+
+def weights_report(path: pathlib.Path) -> list[str]:
+  """The arithmetic probes and the weighting module's trace (mean keep probability per token
+  kind and the held-out objectives every ``trace_every`` steps; the step in use marked)."""
+  if not path.exists():
+    return []
+  records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  out = []
+  probes = [r for r in records if r.get("label") == "arithmetic probe"]
+  if probes:
+    rows = [
+      [r.get("step", ""), *(f"{100 * r[k]:.1f}" for k in ("all", "+", "-", "*"))] for r in probes
+    ]
+    out += [
+      "Arithmetic probe (greedy `x op b =` on 200 fresh equations, % right):",
+      "",
+      markdown_table(["pretraining step", "all", "+", "-", "*"], rows),
+      "",
+    ]
+  for r in records:
+    if not r.get("trace"):
+      continue
+    used = r.get("weighting_step")
+    rows = [
+      [f"**{t['step']}** (used)" if t["step"] == used else t["step"]]
+      + [f"{t[k]:.3f}" if k in t else "" for k in TRACE_COLUMNS]
+      for t in r["trace"]
+    ]
+    out += [
+      f"Keep probability per token kind along training ({r['label']}; `val_*`: the held-out "
+      "objective, answer scored on prefixes of any length / on the whole rationale):",
+      "",
+      markdown_table(["step", *TRACE_COLUMNS], rows),
+      "",
+    ]
+  return out
+
+
 def report(args) -> str:
   """Markdown tables of the tuning runs, the seeds (mean ± std, KPOD − CoT paired) and the
   keep probabilities per token kind."""
-  out = []
+  out = weights_report(args.results / f"{args.name}_weights.jsonl")
   tune_path = args.results / f"{args.name}_tune_runs.jsonl"
   if tune_path.exists():
     rows = []
@@ -247,6 +297,13 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--num-train", type=int, default=1000)
   parser.add_argument("--weighting-steps", type=int, default=900)
   parser.add_argument("--weighting-warmup", type=int, default=500)
+  parser.add_argument(
+    "--weighting-select",
+    choices=("last", "any", "whole"),
+    default="any",
+    help="the weighting module's step: the last, or the lowest held-out objective (prefixes "
+    "of any length, or the whole rationale)",
+  )
   parser.add_argument("--tune-lrs", type=float, nargs="+", default=[1e-3, 3e-3])
   parser.add_argument("--tune-epochs", type=int, default=4)
   parser.add_argument("--num-val", type=int, default=64)
@@ -283,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
           epochs=args.tune_epochs,
           num_val=args.num_val,
           curve_size=args.num_val,
+          # Tuning reads only the validation curve; the test splits are shrunk to save time.
+          num_test=16,
+          num_ood=16,
         )
         run_one(args, method, 0, tcfg, student_fn, tok, shared, path, label=label)
   if "seeds" in args.phase:

@@ -77,6 +77,7 @@ from distill.kpod._weighting import (
   WeightingBatch,
   gumbel_keep_mask,
   token_weighting_loss,
+  weighting_objective,
 )
 
 __all__ = [
@@ -138,6 +139,7 @@ __all__ = [
   "uniform_given_steps",
   "weight_stats_by_kind",
   "weighted_token_loss",
+  "weighting_objective",
   "write_corpus",
   "write_report",
   "write_tokenizer_json",

@@ -36,7 +36,12 @@ from distill.kpod._math_data import MathProblem
 from distill.kpod._problems import ProblemConfig, generate_problems
 from distill.kpod._schedule import KPODSchedule, kmeans, step_difficulty
 from distill.kpod._tokenizer import WordTokenizer, split_words
-from distill.kpod._weighting import TokenWeighting, WeightingBatch, token_weighting_loss
+from distill.kpod._weighting import (
+  TokenWeighting,
+  WeightingBatch,
+  token_weighting_loss,
+  weighting_objective,
+)
 from fira_jax.lab import seeds
 from fira_jax.lab.metrics import MetricsLog, progress_bar
 from fira_jax.lab.nnx_train import NNXTrainer
@@ -113,6 +118,16 @@ class KPODConfig:
       and epochs; 0: none).
     trace_every: record the mean keep probability per token kind every this many weighting
       steps (``Prepared.weight_trace``; 0: never).
+    weighting_select: which state of the token weighting module is used: the ``last`` step's,
+      or the one, among the points recorded every ``trace_every`` steps after the warm-up
+      (and the last step), with the lowest mask-learning objective ``L_p + α L_m`` on
+      ``weighting_val`` held-out problems (a stream of their own), the answer scored on
+      prefixes of ``any`` length (the paper's objective) or on the ``whole`` masked rationale.
+      Both held-out objectives are recorded in the trace (``val_any``, ``val_whole``) either
+      way. Under a keep budget, late in training the module can trade keypoints it ranked
+      first for tokens that do not lower the whole-rationale loss
+      (``benchmarks/results/distill/kpod.md``).
+    weighting_val: held-out problems of the selection criterion (0: no held-out objective).
   """
 
   num_train: int = 1000
@@ -146,6 +161,8 @@ class KPODConfig:
   curve_size: int = 32
   trace_every: int = 100
   num_val: int = 0
+  weighting_select: Literal["last", "any", "whole"] = "last"
+  weighting_val: int = 256
 
   @classmethod
   def smoke(cls) -> KPODConfig:
@@ -163,6 +180,7 @@ class KPODConfig:
       weighting_warmup=15,
       weighting_pool=0,
       curve_size=8,
+      weighting_val=0,
     )
 
   def keypoint_weighting(self, budget: float = 0.5) -> KPODConfig:
@@ -251,6 +269,8 @@ class Prepared:
   weight_trace: list[dict[str, float]] = dataclasses.field(default_factory=list)
   # Validation problems (``KPODConfig.num_val``; empty: none).
   val: list[MathProblem] = dataclasses.field(default_factory=list)
+  # The token weighting module's step in use (``KPODConfig.weighting_select``).
+  weighting_step: int | None = None
 
 
 @functools.cache
@@ -359,8 +379,9 @@ def prepare(
   if weighting_from is not None:
     weigher, trace, losses = _reuse_weighting(weighting_from, tok)
     max_q, max_r = weighting_from.weighting_lengths
+    wstep = weighting_from.weighting_step
   else:
-    weigher, (max_q, max_r), losses, trace = _train_weighting(
+    weigher, (max_q, max_r), losses, trace, wstep = _train_weighting(
       cfg, seed, tok, train, student, progress
     )
   wbatch = encode_weighting(tok, train, max_question=max_q, max_rationale=max_r)
@@ -370,7 +391,7 @@ def prepare(
     for w in _keep_probs(weigher, wbatch, np.arange(i, min(i + 256, len(train))))
   ]
   stats = weight_stats_by_kind(tok, train, weights)
-  if cfg.trace_every and weighting_from is None:
+  if cfg.trace_every and weighting_from is None and not _traced(trace, cfg.weighting_steps):
     probe = np.arange(min(256, len(train)))
     trace.append(
       trace_point(
@@ -407,7 +428,12 @@ def prepare(
     (max_q, max_r),
     trace,
     val,
+    wstep,
   )
+
+
+def _traced(trace: list[dict[str, float]], step: int) -> bool:
+  return bool(trace) and trace[-1]["step"] == step
 
 
 def _keep_probs(
@@ -427,17 +453,49 @@ def _reuse_weighting(earlier: Prepared, tok: WordTokenizer):
   return earlier.weighting_module, list(earlier.weight_trace), list(earlier.weighting_losses)
 
 
-def _train_weighting(cfg, seed, tok, train, student, progress):
-  """Trains the token weighting module; returns (module, (max_q, max_r), losses, trace)."""
-  extra = max(cfg.weighting_pool - len(train), 0)
-  pool = train + [
+def _known_words(tok: WordTokenizer, problems: list[MathProblem]) -> list[MathProblem]:
+  return [
     p
-    for p in generate_problems(extra, cfg.problems, seed=seeds.seed_int(seed, "weighting-pool"))
+    for p in problems
     if all(w in tok.stoi for w in split_words(p.question + " " + " ".join(p.steps)))
   ]
+
+
+def _heldout_weighting_batch(cfg, seed, tok, max_q, max_r) -> WeightingBatch | None:
+  """``cfg.weighting_val`` problems of their own stream that fit the module's padded lengths."""
+  if not cfg.weighting_val:
+    return None
+  held = [
+    p
+    for p in _known_words(
+      tok,
+      generate_problems(
+        cfg.weighting_val, cfg.problems, seed=seeds.seed_int(seed, "weighting-val")
+      ),
+    )
+    if len(tok.encode(p.question)) <= max_q and sum(len(tok.encode(s)) for s in p.steps) <= max_r
+  ]
+  return encode_weighting(tok, held, max_question=max_q, max_rationale=max_r) if held else None
+
+
+def _train_weighting(cfg, seed, tok, train, student, progress):
+  """Trains the token weighting module; returns (module, (max_q, max_r), losses, trace, step)
+  with the module of the step ``cfg.weighting_select`` picks."""
+  if cfg.weighting_select not in ("last", "any", "whole"):
+    raise ValueError(
+      f"weighting_select must be 'last', 'any' or 'whole', got {cfg.weighting_select!r}"
+    )
+  if cfg.weighting_select != "last" and not (cfg.weighting_val and cfg.trace_every):
+    raise ValueError("weighting_select needs weighting_val > 0 and trace_every > 0")
+  extra = max(cfg.weighting_pool - len(train), 0)
+  pool = train + _known_words(
+    tok, generate_problems(extra, cfg.problems, seed=seeds.seed_int(seed, "weighting-pool"))
+  )
   max_q = max(len(tok.encode(p.question)) for p in pool)
   max_r = max(sum(len(tok.encode(s)) for s in p.steps) for p in pool)
   wpool = encode_weighting(tok, pool, max_question=max_q, max_rationale=max_r)
+  held = _heldout_weighting_batch(cfg, seed, tok, max_q, max_r)
+  held_key = seeds.key(seed, "weighting-val-noise")
   wbatch = WeightingBatch(*(x[: len(train)] for x in wpool))
   weigher = TokenWeighting(
     embedding_table(student),
@@ -465,13 +523,26 @@ def _train_weighting(cfg, seed, tok, train, student, progress):
   key = seeds.key(seed, "weighting-steps")
   losses, trace = [], []
   probe = np.arange(min(256, len(train)))
+  best = (np.inf, None, None)  # (held-out objective, step, module state)
+
+  def record(s):
+    nonlocal best
+    point = trace_point(
+      s, tok, [train[i] for i in probe], _keep_probs(trainer.model, wbatch, probe)
+    )
+    if held is not None:
+      for name in ("any", "whole"):
+        value = weighting_objective(trainer.model, held, held_key, alpha=cfg.alpha, prefixes=name)
+        point[f"val_{name}"] = round(value, 4)
+      score = point.get(f"val_{cfg.weighting_select}", np.inf)
+      if s >= cfg.weighting_warmup and score < best[0]:
+        best = (score, s, nnx.state(trainer.model))  # .model is a copy
+    trace.append(point)
 
   bar = progress_bar(cfg.weighting_steps, desc="token weighting", disable=not progress)
   for s in range(cfg.weighting_steps):
     if cfg.trace_every and s % cfg.trace_every == 0:
-      trace.append(
-        trace_point(s, tok, [train[i] for i in probe], _keep_probs(trainer.model, wbatch, probe))
-      )
+      record(s)
     if cfg.freeze_predictor and s == cfg.weighting_warmup:
       # A fresh Adam state: the frozen predictor's zero gradients then give exactly zero
       # updates (carried-over moments would keep moving it).
@@ -482,7 +553,13 @@ def _train_weighting(cfg, seed, tok, train, student, progress):
     losses.append(float(loss))
     bar.update()
   bar.close()
-  return trainer.model, (max_q, max_r), losses, trace
+  if cfg.trace_every:
+    record(cfg.weighting_steps)
+  module, step = trainer.model, cfg.weighting_steps
+  if cfg.weighting_select != "last" and best[1] is not None:
+    nnx.update(module, best[2])
+    step = best[1]
+  return module, (max_q, max_r), losses, trace, step
 
 
 def train_method(

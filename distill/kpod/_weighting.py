@@ -8,6 +8,7 @@ against the fraction of kept tokens, so tokens the answer depends on keep high w
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -282,3 +283,32 @@ def token_weighting_loss(
   keep_ratio = jnp.mean(m.sum(-1) / jnp.maximum(n_tokens, 1.0))
   loss = answer_loss + jnp.where(warm, 0.0, alpha * keep_ratio)
   return loss, {"answer_loss": answer_loss, "keep_ratio": keep_ratio}
+
+
+@functools.cache
+def _jitted_objective(alpha: float, num_prefixes: int, prefixes: str):
+  def objective(module, batch, key):
+    return token_weighting_loss(
+      module, batch, key, alpha=alpha, num_prefixes=num_prefixes, prefixes=prefixes
+    )[0]
+
+  return nnx.jit(objective)
+
+
+def weighting_objective(
+  module: TokenWeighting,
+  batch: WeightingBatch,
+  key: jax.Array,
+  *,
+  alpha: float = 0.5,
+  prefixes: str = "any",
+  num_prefixes: int = 4,
+) -> float:
+  r"""The mask-learning objective :math:`L_p + \alpha L_m` of :func:`token_weighting_loss`
+  (masks sampled from the module's keep probabilities, nothing trained) on ``batch``, e.g.
+  held-out rationales: a criterion to pick the module's training step without a test set.
+
+  Pass the same ``key`` at every evaluation so that the Gumbel noise and the prefix draws are
+  shared and the values differ only through the module.
+  """
+  return float(_jitted_objective(float(alpha), num_prefixes, prefixes)(module, batch, key))

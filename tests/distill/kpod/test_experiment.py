@@ -76,6 +76,14 @@ def test_experiment_errors(run):
     kpod.embedding_table(nnx.Linear(2, 2, rngs=nnx.Rngs(0)))
 
 
+def test_weighting_select_errors(run):
+  cfg, _, _ = run
+  with pytest.raises(ValueError, match="weighting_select must be"):
+    kpod.prepare(dataclasses.replace(cfg, weighting_select="best"), 0, progress=False)
+  with pytest.raises(ValueError, match="needs weighting_val"):
+    kpod.prepare(dataclasses.replace(cfg, weighting_select="any"), 0, progress=False)
+
+
 def test_token_kinds_split_digits_by_role():
   words = "sam has 3 + 4 = 7 . then 7 * 2 = 14 .".split()
   kinds = kpod.token_kinds(words)

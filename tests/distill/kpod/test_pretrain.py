@@ -82,13 +82,21 @@ def test_prepare_with_a_fixed_tokenizer_reuses_the_weighting_module():
     weighting_steps=4,
     weighting_warmup=2,
     trace_every=2,
+    weighting_val=16,
+    weighting_select="whole",
   )
   tok = kpod.problem_tokenizer()
   first = kpod.prepare(cfg, 0, tokenizer=tok, progress=False)
   assert first.tok is tok and len(first.val) == 2
+  # The module's step: the lowest held-out objective among those after the warm-up.
+  assert [t["step"] for t in first.weight_trace] == [0, 2, 4]
+  after = {t["step"]: t["val_whole"] for t in first.weight_trace[1:]}
+  assert all("val_any" in t for t in first.weight_trace)
+  assert first.weighting_step == min(after, key=after.get)
   again = kpod.prepare(cfg, 0, tokenizer=tok, weighting_from=first, progress=False)
   assert again.weighting_module is first.weighting_module
   assert again.weight_trace == first.weight_trace
+  assert again.weighting_step == first.weighting_step
   for a, b in zip(again.token_weights, first.token_weights, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-6)
   other = kpod.prepare(cfg, 1, tokenizer=tok, weighting_from=first, progress=False)
