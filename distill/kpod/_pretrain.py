@@ -176,7 +176,9 @@ def load_pretrained_student(
   ckpt = Checkpointer(run_dir)
   step = ckpt.latest_step()
   if step is None:
-    raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    raise FileNotFoundError(
+      f"run_dir: no checkpoint in {run_dir} (expected a `fira-jax train --out` directory)"
+    )
   config = LlamaConfig(**ckpt.restore_meta(step)["identity"]["model"])
   with warnings.catch_warnings():  # "sharding info not provided": one host, read as saved
     warnings.simplefilter("ignore", UserWarning)

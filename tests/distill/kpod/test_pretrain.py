@@ -68,6 +68,8 @@ def test_load_pretrained_student(tmp_path):
   assert model(ids).shape == (1, ids.shape[1], tok.vocab_size + 1)
   with pytest.raises(ValueError, match="context 64"):
     student_fn(tok.vocab_size, 128, None, 0)
+  with pytest.raises(FileNotFoundError, match="run_dir: no checkpoint"):
+    kpod.load_pretrained_student(tmp_path / "empty")
 
 
 def test_prepare_with_a_fixed_tokenizer_reuses_the_weighting_module():
