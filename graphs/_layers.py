@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-def _num_nodes(x) -> int:
+def _num_nodes(x: jax.Array | SparseFeatures) -> int:
   return x.shape[0]
 
 

@@ -142,8 +142,8 @@ def _release_compiled_programs():
 
   A long-lived xdist worker otherwise keeps every executable it ever compiled (eager op-by-op
   dispatch compiles one per primitive and shape), each holding a few memory maps; after several
-  hundred tests the process nears the kernel's ``vm.max_map_count`` and XLA's CPU compiler
-  crashes the worker with a segfault while loading a new program.
+  hundred tests the process nears the kernel's ``vm.max_map_count``, the likely cause of a
+  segfault in XLA's CPU compiler that once crashed a worker while it loaded a new program.
   """
   yield
   import gc
