@@ -61,6 +61,33 @@ def table(records: list[dict]) -> str:
   return markdown_table(header, rows)
 
 
+GROUPS = {"q, k": ("q", "k"), "v, o": ("v", "o"), "MLP": ("gate", "up", "down")}
+SUMMARY_HEADER = ["φ median (q, k / v, o / MLP)", "limiter cut (q, k / v, o / MLP)",
+                  "ρ when cut (median)", "residual share of ‖update‖ (mean)"]  # fmt: skip
+
+
+def summary(records: list[dict]) -> list[str]:
+  """One run in one row (the cells of :data:`SUMMARY_HEADER`): per group of layer types
+  (:data:`GROUPS`), the median over steps and matrices of each matrix's median φ and the share
+  of (step, matrix) pairs the limiter cut; over all matrices, ρ's median where it cut and the
+  residual's mean share of the update."""
+  kinds = by_kind(records)
+  pooled = lambda key, names: np.concatenate(  # noqa: E731
+    [kinds[k][key].ravel() for k in names if k in kinds] or [np.zeros(0)]
+  )
+  phi = [pooled("phi_50", names) for names in GROUPS.values()]
+  cut = [pooled("limited", names) > 0.5 for names in GROUPS.values()]
+  every = tuple(kinds)
+  limited, rho = pooled("limited", every) > 0.5, pooled("rho", every)
+  fmt = lambda xs, f: " / ".join(f(x) if x.size else "–" for x in xs)  # noqa: E731
+  return [
+    fmt(phi, lambda x: f"{np.median(x):.3g}"),
+    fmt(cut, lambda x: f"{100 * x.mean():.0f}%"),
+    f"{np.median(rho[limited]):.2f}" if limited.any() else "–",
+    f"{np.mean(pooled('residual_share', every)):.2f}",
+  ]
+
+
 def plot(records: list[dict], path: pathlib.Path, title: str) -> None:
   """Three panels over training: φ per layer type (median matrix, its p10–p90 band of
   channels), the share of matrices the limiter cut, the residual's share of the update."""

@@ -28,7 +28,8 @@ size's steps and projector gap; ``--deadline HH:MM`` (UTC) starts no run that wo
 it (judged by the slowest run so far) and lists the points it left out in the report;
 ``--refine neighbours`` re-searches lr around its best only (``none``: not at all);
 ``--diagnose-every N`` (or ``--diagnose-only``) reruns Fira at its tuned rates recording its
-residual statistics (``fira_jax.fira_statistics``) for the report. Several processes may
+residual statistics (``fira_jax.fira_statistics``) for the report, and ``--diagnose-at LR
+REST_LR`` (repeatable) records them at other pairs too, compared in one table. Several processes may
 share one runs file when each takes other ``--methods``.
 
 Usage (CPU; the full setting takes days on 2 cores — see the report for the measured rates)::
@@ -449,12 +450,15 @@ def _skipped(out: pathlib.Path, runs: list[dict]) -> list[str]:
   return ["", "## Left out by the time budget (`--deadline`)", "", markdown_table(header, rows)]
 
 
-def _diagnosis(out: pathlib.Path) -> list[str]:
+def _diagnosis(out: pathlib.Path, runs: list[dict] | None = None) -> list[str]:
+  """The statistics section: the tuned run's table and figure, and a one-row-per-run table of
+  every statistics file (a run without ``val_ppl`` in its first line takes the seed-0 Fira
+  run at the same rates and model from ``runs``)."""
   path = out / STATS
   if not path.is_file():
     return []
   sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-  from _fira_stats_report import plot, read_stats, table  # isort: skip (beside this script)
+  from _fira_stats_report import SUMMARY_HEADER, plot, read_stats, summary, table  # isort: skip
 
   records = read_stats(path)
   head = records[0].get("run", {})
@@ -462,15 +466,43 @@ def _diagnosis(out: pathlib.Path) -> list[str]:
        f"Fira, {head.get('model', '')} at lr {head.get('lr', '?')}, rest_lr "
        f"{head.get('rest_lr', '?')}")  # fmt: skip
   body = records[1:] if "run" in records[0] else records
-  return [
+  lines = [
     "", "## Fira's residual branch during a tuned run", "",
-    f"`{STATS}`: {head.get('command', '')}. Every {head.get('every', '?')} steps, per "
+    f"`{STATS}` (lr {head.get('lr', '?')}, rest_lr {head.get('rest_lr', '?')}): "
+    f"{head.get('command', '')}. Every {head.get('every', '?')} steps, per "
     "projected matrix, `fira_jax.fira_statistics` of that step: φ = ‖N_i‖/‖R_i‖ per channel "
     "(the factor that gives the residual row the low-rank Adam update's scale), whether the "
     "growth limiter cut the residual (ρ > 1), and the residual's share ‖S‖/‖α·back(N) + S‖ "
     "of the update. Over all recorded steps:", "", table(body), "",
     f"![Fira statistics]({STATS.replace('.jsonl', '.png')})",
   ]  # fmt: skip
+  others = sorted(out.glob(STATS.replace(".jsonl", "_lr*.jsonl")))
+  if others:
+    rows = []
+    for file in [path, *others]:
+      recs = read_stats(file)
+      run = recs[0].get("run", {}) if recs and "run" in recs[0] else {}
+      ppl = run.get("val_ppl")
+      same = [r for r in runs or [] if r["method"] == "fira" and r["seed"] == 0
+              and field(r, "settings.model") == run.get("model")
+              and _same((r["settings"]["lr"], r["settings"]["rest_lr"]),
+                        (run.get("lr", -1.0), run.get("rest_lr", -1.0)))]  # fmt: skip
+      if ppl is None and same:
+        ppl = same[-1]["metrics"]["val_ppl"]
+      rows.append([
+        f"{run.get('lr', '?'):g}" if "lr" in run else "?",
+        f"{run.get('rest_lr', '?'):g}" if "rest_lr" in run else "?",
+        "tuned" if file == path else "", f"{ppl:.2f}" if ppl is not None else "–",
+        *summary(recs[1:] if run else recs), f"`{file.name}`",
+      ])  # fmt: skip
+    header = ["lr", "rest_lr", "", "val. ppl (seed 0)", *SUMMARY_HEADER, "file"]
+    lines += [
+      "", "### The same statistics at other rates", "",
+      "Fira runs (seed 0, same steps and gap) at other (lr, rest_lr) pairs "
+      "(`--diagnose-at LR REST_LR`), over all recorded steps:", "",
+      markdown_table(header, rows),
+    ]  # fmt: skip
+  return lines
 
 
 def render(runs: list[dict], out: pathlib.Path | None = None) -> str:
@@ -509,7 +541,7 @@ def render(runs: list[dict], out: pathlib.Path | None = None) -> str:
     ]  # fmt: skip
   lines += ["", "![validation perplexity against the two rates](pretrain_sweep.png)"]
   if out is not None:
-    lines += _skipped(out, runs) + _diagnosis(out)
+    lines += _skipped(out, runs) + _diagnosis(out, runs)
   return "\n".join(lines) + "\n"
 
 
@@ -566,6 +598,11 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--diagnose-only", action="store_true",
                       help="only the Fira statistics run (at the best rates so far; every 5 "
                       "steps unless --diagnose-every)")  # fmt: skip
+  parser.add_argument("--diagnose-at", type=float, nargs=2, action="append", default=None,
+                      metavar=("LR", "REST_LR"),
+                      help="the Fira statistics run at this (lr, rest_lr) instead of the tuned "
+                      "pair (repeatable; a pair other than the tuned one writes "
+                      "pretrain_sweep_fira_stats_lr<LR>_rest<REST_LR>.jsonl)")  # fmt: skip
   from_command_line = argv is None
   argv = sys.argv[1:] if argv is None else list(argv)
   args = parser.parse_args(argv)
@@ -585,10 +622,15 @@ def main(argv: list[str] | None = None) -> int:
       for name in args.methods:
         lr, rest = sweep.method(size, name)
         print(f"{size} {name}: best lr {lr}, rest_lr {rest}", flush=True)
-  if (args.diagnose_every or args.diagnose_only) and "fira" in args.methods:
+  if args.diagnose_at:
+    bad = [v for pair in args.diagnose_at for v in pair if not (math.isfinite(v) and v > 0)]
+    if bad:
+      parser.error(f"--diagnose-at: rates must be positive and finite, got {bad}")
+  if (args.diagnose_every or args.diagnose_only or args.diagnose_at) and "fira" in args.methods:
     args.diagnose_every = args.diagnose_every or 5
     for size in args.sizes:
-      diagnose(args, size, sweep)
+      for pair in args.diagnose_at or [None]:
+        diagnose(args, size, sweep, None if pair is None else tuple(pair))
   runs = read_runs(args.out / "pretrain_sweep_runs.jsonl", key=KEY)
   text = render(runs, args.out)
   report = args.out / "pretrain_sweep.md"
@@ -600,27 +642,58 @@ def main(argv: list[str] | None = None) -> int:
   return 0
 
 
-def diagnose(args: argparse.Namespace, size: str, sweep: Sweep) -> None:
-  """Reruns Fira at its tuned pair (seed 0) recording ``fira_stats.jsonl`` every
-  ``--diagnose-every`` steps into ``pretrain_sweep_fira_stats.jsonl`` (once)."""
+def stats_file(lr: float, rest_lr: float) -> str:
+  """The statistics file of a Fira run at a pair other than the tuned one."""
+  return STATS.replace(".jsonl", f"_lr{lr:g}_rest{rest_lr:g}.jsonl")
+
+
+def _same(a: tuple[float, float], b: tuple[float, float]) -> bool:
+  return all(math.isclose(x, y, rel_tol=1e-9) for x, y in zip(a, b, strict=True))
+
+
+def diagnose(
+  args: argparse.Namespace, size: str, sweep: Sweep, pair: tuple[float, float] | None = None
+) -> None:
+  """Reruns Fira (seed 0) recording ``fira_stats.jsonl`` every ``--diagnose-every`` steps.
+
+  At the tuned pair (the default) the file is ``pretrain_sweep_fira_stats.jsonl``; a file
+  there from another pair (the tuned pair moved since) is kept under that pair's name
+  (:func:`stats_file`) and the run is redone. At another ``pair`` (``--diagnose-at``) the file
+  is :func:`stats_file`. Each file is written once; its first line holds the run's rates,
+  validation perplexity and command."""
   from fira_jax.train import TrainConfig, train
 
-  dest = args.out / STATS
   runs = read_runs(sweep.runs_file, key=KEY)
   tried = [r for r in runs if r["method"] == "fira" and field(r, "settings.model") == size]
-  if dest.is_file() or not tried:
+  if not tried and pair is None:
     return
   if (size, "fira") in best_pairs(runs):  # the tuned pair; else the best point so far
-    lr, rest = best_pairs(runs)[(size, "fira")]
-  else:
+    tuned = best_pairs(runs)[(size, "fira")]
+  elif tried:
     best = min((r for r in tried if r["seed"] == 0), key=lambda r: r["metrics"]["val_ppl"])
-    lr, rest = best["settings"]["lr"], best["settings"]["rest_lr"]
+    tuned = best["settings"]["lr"], best["settings"]["rest_lr"]
+  else:
+    tuned = None
+  lr, rest = pair if pair is not None else tuned
+  dest = args.out / (STATS if tuned and _same((lr, rest), tuned) else stats_file(lr, rest))
+  if dest.is_file() and dest.name == STATS:
+    head = json.loads(dest.read_text().split("\n", 1)[0]).get("run", {})
+    old = (head.get("lr"), head.get("rest_lr"))
+    if None not in old and not _same(old, (lr, rest)):  # from an earlier tuned pair: keep it
+      kept = args.out / stats_file(*old)
+      if kept.is_file():  # a run at that pair is already kept
+        dest.unlink()
+      else:
+        dest.rename(kept)
+  if dest.is_file():
+    return
   out = args.run_dir / f"{size}_fira_stats"
   shutil.rmtree(out, ignore_errors=True)
   sweep._share_tokenizer(out, after=False)
   config = sweep.config(size, "fira", lr, rest, 0, out)
-  train(TrainConfig(**config, fira_stats_every=args.diagnose_every))
+  summary = train(TrainConfig(**config, fira_stats_every=args.diagnose_every))
   head = {"run": {"model": size, "lr": lr, "rest_lr": rest, "every": args.diagnose_every,
+                  "seed": 0, "val_ppl": summary.get("val_ppl"), "tuned": dest.name == STATS,
                   "command": sweep.command}}  # fmt: skip
   dest.write_text(json.dumps(head) + "\n" + (out / "fira_stats.jsonl").read_text())
   shutil.rmtree(out, ignore_errors=True)

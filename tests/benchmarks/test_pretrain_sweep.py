@@ -106,8 +106,8 @@ def test_smoke_sweep_writes_runs_and_a_report(sweep, tmp_path, shakespeare_sampl
   assert len((out / "pretrain_sweep_runs.jsonl").read_text().splitlines()) == len(runs)
 
 
-@pytest.mark.parametrize("name", ["adamw", "lora", "galore", "fira", "fira_no_limiter",
-                                  "apollo", "apollo_mini"])  # fmt: skip
+@pytest.mark.parametrize("name", ["adamw", "lora", "galore", "fira", "fira_no_scaling",
+                                  "fira_no_limiter", "apollo", "apollo_mini"])  # fmt: skip
 def test_state_bytes_equal_the_formula_up_to_scalars(sweep, name):
   """The report's formula column: measured bytes (``jax.eval_shape``) minus the formula is only
   the step counters (a few int32 scalars)."""
@@ -134,3 +134,69 @@ def test_state_bytes_equal_the_formula_up_to_scalars(sweep, name):
   n = sum(int(np.prod(s)) for s in shapes.values())
   run = {"metrics": {"params": n, "frozen_params": 0}, "settings": {"model": "smoke", "rank": 8}}
   assert 0 <= measured - sweep.analytic_state_bytes(name, run) <= 64
+
+
+def _stats_line(step: int, limited: float, rho: float, share: float) -> str:
+  leaf = {"phi_0": 1.0, "phi_10": 2.0, "phi_50": 3.0, "phi_90": 4.0, "phi_100": 5.0,
+          "phi_mean": 3.0, "limited": limited, "rho": rho, "residual_share": share,
+          "low_rank_norm": 1.0, "residual_norm": 2.0, "update_norm": 3.0}  # fmt: skip
+  names = ["layers/0/attn/q_proj/kernel", "layers/0/attn/v_proj/kernel",
+           "layers/0/mlp/down_proj/kernel"]  # fmt: skip
+  return json.dumps({"step": step, "leaves": {n: leaf for n in names}})
+
+
+def test_diagnose_at_other_rates_keeps_the_stale_tuned_file(sweep, tmp_path, monkeypatch):
+  """The statistics run follows the tuned pair: a file from an earlier tuned pair is kept
+  under that pair's name, ``--diagnose-at`` pairs get their own file, each is trained once,
+  and the report compares them with the validation perplexity the run returned."""
+  import fira_jax.train
+  from fira_jax.lab.results import append_run, make_record
+
+  out = tmp_path / "out"
+  out.mkdir()
+  for lr, rest, ppl in ((3e-3, 3e-3, 278.0), (1e-3, 3e-2, 159.0), (3e-3, 3e-2, 163.0)):
+    settings = {"model": "smoke", "steps": 6, "lr": lr, "rest_lr": rest, "phase": "lr",
+                "batch_size": 8, "seq_len": 32, "rank": 8, "alpha": 0.25}  # fmt: skip
+    metrics = {"val_ppl": ppl, "tokens_per_s": 1.0, "optimizer_state_bytes": 8, "params": 1,
+               "frozen_params": 0}  # fmt: skip
+    append_run(out / "pretrain_sweep_runs.jsonl",
+               make_record("fira", 0, settings, metrics, command="t"))  # fmt: skip
+  stale = json.dumps({"run": {"model": "smoke", "lr": 3e-3, "rest_lr": 3e-3, "every": 2}})
+  (out / sweep.STATS).write_text(stale + "\n" + _stats_line(1, 1.0, 2.0, 0.8) + "\n")
+  trained = []
+
+  def fake_train(config):  # writes what --fira-stats-every writes
+    trained.append((config.lr, config.rest_lr, config.fira_stats_every))
+    pathlib.Path(config.out).mkdir(parents=True, exist_ok=True)
+    limited = 0.0 if config.lr < 2e-3 else 1.0
+    (pathlib.Path(config.out) / "fira_stats.jsonl").write_text(
+      _stats_line(1, limited, 1.5, 0.6) + "\n" + _stats_line(3, 0.0, 1.0, 0.7) + "\n"
+    )
+    return {"val_ppl": 100.0 + 1e4 * config.lr}
+
+  monkeypatch.setattr(fira_jax.train, "train", fake_train)
+  argv = ["--sizes", "smoke", "--methods", "fira", "--diagnose-only", "--diagnose-every", "2",
+          "--out", str(out), "--run-dir", str(tmp_path / "r"), "--tokenizer", "byte",
+          "--diagnose-at", "1e-3", "3e-2", "--diagnose-at", "3e-3", "3e-2"]  # fmt: skip
+  assert sweep.main(argv) == 0
+  assert trained == [(1e-3, 3e-2, 2), (3e-3, 3e-2, 2)]
+  head = lambda f: json.loads((out / f).read_text().splitlines()[0])["run"]  # noqa: E731
+  assert (head(sweep.STATS)["lr"], head(sweep.STATS)["rest_lr"]) == (1e-3, 3e-2)
+  assert head(sweep.STATS)["val_ppl"] == pytest.approx(110.0)
+  assert head(sweep.stats_file(3e-3, 3e-3)) == json.loads(stale)["run"]  # kept, not retrained
+  assert head(sweep.stats_file(3e-3, 3e-2))["val_ppl"] == pytest.approx(130.0)
+  report = (out / "pretrain_sweep.md").read_text()
+  section = report.split("### The same statistics at other rates", 1)[1]
+  rows = [line for line in section.splitlines() if line.startswith("| 0.00")]
+  # tuned first; limiter: cut at step 1 only at lr 3e-3 (50% of the pairs), always in the stale
+  assert rows[0].startswith("| 0.001 | 0.03 | tuned | 110.00 | 3 / 3 / 3 | 0% / 0% / 0% | – |")
+  assert "| 0.003 | 0.03 |  | 130.00 | 3 / 3 / 3 | 50% / 50% / 50% | 1.50 | 0.65 |" in section
+  # the stale file has no val_ppl: the seed-0 run at its rates gives it
+  assert "| 0.003 | 0.003 |  | 278.00 | 3 / 3 / 3 | 100% / 100% / 100% | 2.00 | 0.80 |" in section
+  assert sweep.main(argv) == 0 and len(trained) == 2  # each file is written once
+
+
+def test_diagnose_at_rejects_bad_rates(sweep, tmp_path, capsys):
+  with pytest.raises(SystemExit):
+    sweep.main(["--diagnose-only", "--out", str(tmp_path), "--diagnose-at", "1e-3", "-1"])
+  assert "--diagnose-at" in capsys.readouterr().err
