@@ -98,14 +98,37 @@ def _log(msg: str) -> None:
   print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def bench_jax(model: str, repeats: int, gap: int = 200):
+TORCH = ("torch_adamw", "official_galore", "official_fira")  # _torch_optimizer_step.py's rows
+BASE = "optax_adamw"  # every ratio's denominator: always timed
+
+
+def select(only: str | None) -> tuple[list[str], list[str]]:
+  """The JAX and the torch rows named in ``only`` (comma-separated; None: all of them), with
+  :data:`BASE` always among the JAX rows.
+
+  Raises:
+    ValueError: a name that is no row, naming ``--optimizers`` and the known names.
+  """
+  jax_names = list(_optimizers(1, 1, None))
+  if only is None:
+    return jax_names, list(TORCH)
+  names = [n.strip() for n in only.split(",") if n.strip()]
+  unknown = sorted(set(names) - set(jax_names) - set(TORCH))
+  if unknown:
+    raise ValueError(f"--optimizers: unknown {unknown}; known: {[*jax_names, *TORCH]}")
+  return [n for n in jax_names if n in names or n == BASE], [n for n in TORCH if n in names]
+
+
+def bench_jax(model: str, repeats: int, gap: int = 200, names: list[str] | None = None):
+  """Steady and refresh step times, state bytes of the JAX rows (``names``: a subset)."""
   shapes = llama_param_shapes(model)
   params = _materialize(shapes, "params")
   grads = jax.tree.map(lambda x: 1e-3 * x, _materialize(shapes, "grads"))
   dims = projected_dimension_numbers(shapes)
   rank = PAPER_RANKS[model]
-  steady_txs = _optimizers(rank, gap, dims)
-  refresh_txs = _optimizers(rank, 1, dims)
+  keep = lambda txs: {k: v for k, v in txs.items() if names is None or k in names}  # noqa: E731
+  steady_txs = keep(_optimizers(rank, gap, dims))
+  refresh_txs = keep(_optimizers(rank, 1, dims))
   runners = {}
   for name, tx in steady_txs.items():
     _log(f"{model}: compiling {name}")
@@ -163,7 +186,9 @@ def analytic_bytes(leaves, rank, optimizer: str, itemsize=4) -> int:
   return total + 4 * {"adamw": 1, "galore": 3, "fira": 4}[optimizer]
 
 
-def bench_torch(python: str, leaves, rank: int, repeats: int, threads: int):
+def bench_torch(
+  python: str, leaves, rank: int, repeats: int, threads: int, names: tuple[str, ...] = TORCH
+):
   job = {
     "leaves": leaves,
     "rank": rank,
@@ -171,7 +196,7 @@ def bench_torch(python: str, leaves, rank: int, repeats: int, threads: int):
     "gap": 200,
     "repeats": repeats,
     "threads": threads,
-    "optimizers": ["torch_adamw", "official_galore", "official_fira"],
+    "optimizers": list(names),
   }
   script = pathlib.Path(__file__).with_name("_torch_optimizer_step.py")
   proc = subprocess.run(
@@ -236,7 +261,14 @@ def main() -> None:
   parser.add_argument("--setup-torch", type=pathlib.Path, default=None)
   parser.add_argument("--svd", action="store_true", help="also time exact vs randomized SVD")
   parser.add_argument("--out", type=pathlib.Path, default=None)
+  parser.add_argument(
+    "--optimizers", default=None, help="comma-separated rows (default: all; optax_adamw always)"
+  )
   args = parser.parse_args()
+  try:
+    jax_names, torch_names = select(args.optimizers)
+  except ValueError as e:
+    parser.error(str(e))
   if args.setup_torch:
     setup_torch(args.setup_torch)
     return
@@ -246,11 +278,12 @@ def main() -> None:
     "",
   ]
   for model in args.models.split(","):
-    times, refresh, bytes_, leaves, rank = bench_jax(model, args.repeats)
+    times, refresh, bytes_, leaves, rank = bench_jax(model, args.repeats, names=jax_names)
     torch_res = None
-    if args.torch_python:
+    if args.torch_python and torch_names:
       _log(f"{model}: official torch optimizers")
-      torch_res = bench_torch(args.torch_python, leaves, rank, args.repeats, threads)
+      torch_res = bench_torch(args.torch_python, leaves, rank, args.repeats, threads,
+                              tuple(torch_names))  # fmt: skip
       if "torch" not in lines[0]:
         lines[0] += f" torch {torch_res['torch']} ({torch_res['threads']} threads)."
     base = statistics.median(times["optax_adamw"])

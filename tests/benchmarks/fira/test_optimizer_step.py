@@ -48,3 +48,20 @@ def test_projector_benchmark_on_a_small_matrix(bench):
     assert all(e <= exact * (1 + 1e-5) for e in energies)
     assert energies[1] >= exact * (1 - 1e-5)
     assert all(len(ts) == 2 and min(ts) > 0 for ts, _ in res.values())
+
+
+def test_a_subset_of_rows_keeps_the_base(bench, monkeypatch):
+  """``--optimizers``: only the named rows run (optax.adamw, the ratios' base, always), and
+  the byte accounting of those rows is still exact; an unknown name is an error naming it."""
+  assert bench.select(None) == (list(bench._optimizers(1, 1, None)), list(bench.TORCH))
+  assert bench.select("official_fira, fira_jax_fira") == (
+    ["optax_adamw", "fira_jax_fira"], ["official_fira"])  # fmt: skip
+  with pytest.raises(ValueError, match="--optimizers.*'fira_jax_frai'"):
+    bench.select("fira_jax_frai")
+  monkeypatch.setitem(CONFIGS, "tiny", TINY)
+  monkeypatch.setitem(PAPER_RANKS, "tiny", 4)
+  jax_names, _ = bench.select("fira_jax_fira")
+  times, refresh, bytes_, leaves, rank = bench.bench_jax("tiny", 2, names=jax_names)
+  assert set(times) == set(bytes_) == {"optax_adamw", "fira_jax_fira"}
+  assert set(refresh) == {"fira_jax_fira"}
+  assert bytes_["fira_jax_fira"] == bench.analytic_bytes(leaves, rank, "fira")
