@@ -161,6 +161,40 @@ class Experiment:
       "scratch": np.asarray(baseline["scratch"], np.float32),
     }
 
+  def time_predict(self, model) -> tuple[float, float]:
+    """Seconds of one ``predict`` by ``model`` on the support set of evaluation sub-dataset
+    0 after compilation (median of ``cfg.timing_repeats``), and of its compilation."""
+    sx, sy = flatten(self.spec.episode(0).train[:, : self.cfg.n_support])
+    return timed(_predict, model, sx, sy, repeats=self.cfg.timing_repeats)
+
+  def report_epochs(self) -> list[int]:
+    """The scratch epochs reported: 1, 5, 20 and ``cfg.scratch_epochs`` (those not above it)."""
+    n = self.cfg.scratch_epochs
+    return sorted({e for e in (1, 5, 20) if e <= n} | {n})
+
+  def baseline_metrics(self, pudnet_acc: float, predict_seconds: float) -> dict:
+    """The metrics that depend on the hypernetwork only through its mean accuracy
+    ``pudnet_acc`` and its predict time: random and scratch accuracy (at
+    :meth:`report_epochs`), the scratch curve, the scratch steps needed to reach
+    ``pudnet_acc``, the scratch wall time and the speed-up ``train_seconds /
+    predict_seconds``. Computes :meth:`baselines` if needed."""
+    b = self.baselines()
+    cfg = self.cfg
+    spe = math.ceil(cfg.way * self.spec.n_train / cfg.scratch_batch)
+    curve = b["scratch"].mean(0)
+    match = np.flatnonzero(curve >= pudnet_acc)
+    return dict(
+      random_acc=float(b["random"].mean()), random_task_std=float(b["random"].std()),
+      scratch_acc={str(e): float(b["scratch"][:, e - 1].mean()) for e in self.report_epochs()},
+      scratch_task_std={
+        str(e): float(b["scratch"][:, e - 1].std()) for e in self.report_epochs()
+      },
+      scratch_curve=curve.tolist(), scratch_steps_per_epoch=spe,
+      scratch_steps_to_match=int((match[0] + 1) * spe) if match.size else None,
+      train_seconds=b["train_seconds"], train_compile_seconds=b["train_compile_seconds"],
+      speedup=b["train_seconds"] / predict_seconds,
+    )  # fmt: skip
+
   def run(self, seed: int, *, out_dir=None, progress: bool = False) -> dict:
     """Meta-trains seed ``seed`` and returns its metrics (accuracies are means over the
     evaluation sub-datasets; ``*_task_std`` their std).
@@ -186,9 +220,7 @@ class Experiment:
     cfg = self.cfg
     model = res.model
     acc = np.asarray(pudnet_accuracy(model, self.spec))
-    ep = self.spec.episode(0)
-    sx, sy = flatten(ep.train[:, : cfg.n_support])
-    predict_s, predict_compile = timed(_predict, model, sx, sy, repeats=cfg.timing_repeats)
+    predict_s, predict_compile = self.time_predict(model)
     metrics = {
       "pudnet_acc": float(acc.mean()), "pudnet_task_std": float(acc.std()),
       "predict_seconds": predict_s, "predict_compile_seconds": predict_compile,
@@ -198,10 +230,6 @@ class Experiment:
       "meta_loss_last": res.history[-1]["loss"] if res.history else None,
     }  # fmt: skip
     if cfg.baselines:
-      b = self.baselines()
-      spe = math.ceil(cfg.way * self.spec.n_train / cfg.scratch_batch)
-      curve = b["scratch"].mean(0)
-      epochs = sorted({1, min(5, cfg.scratch_epochs), cfg.scratch_epochs})
       ft = np.asarray(
         train_curves(
           model,
@@ -214,16 +242,9 @@ class Experiment:
         )
       )
       ft_epochs = sorted({1, cfg.finetune_epochs})
-      match = np.flatnonzero(curve >= acc.mean())
       metrics.update(
-        random_acc=float(b["random"].mean()), random_task_std=float(b["random"].std()),
-        scratch_acc={str(e): float(b["scratch"][:, e - 1].mean()) for e in epochs},
-        scratch_task_std={str(e): float(b["scratch"][:, e - 1].std()) for e in epochs},
-        scratch_curve=curve.tolist(), scratch_steps_per_epoch=spe,
-        scratch_steps_to_match=int((match[0] + 1) * spe) if match.size else None,
+        self.baseline_metrics(float(acc.mean()), predict_s),
         finetune_acc={str(e): float(ft[:, e - 1].mean()) for e in ft_epochs},
         finetune_task_std={str(e): float(ft[:, e - 1].std()) for e in ft_epochs},
-        train_seconds=b["train_seconds"], train_compile_seconds=b["train_compile_seconds"],
-        speedup=b["train_seconds"] / predict_s,
-      )  # fmt: skip
+      )
     return metrics

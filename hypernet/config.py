@@ -26,11 +26,11 @@ class PudNetConfig:
     PYTHONPATH=. python benchmarks/hypernet/pudnet_compare.py --grid gpu --budget-s 230 \\
       --data-dir .device_data --out-dir "$OUT" --no-progress
 
-  The same driver at a reduced scale on a CPU (six columns, small hypernetwork, 60 meta-steps;
-  the ablations on MNIST intra only)::
+  The same driver at a reduced scale on a CPU (six columns, every method, small hypernetwork,
+  60 meta-steps, scratch up to 50 epochs; about 2.5 h on 2 cores)::
 
     PYTHONPATH=. nice python benchmarks/hypernet/pudnet_compare.py --grid cpu \\
-      --budget-s 3000 --data-dir ../shared/data
+      --budget-s 9000 --data-dir .device_data
 
   One column by the command line (all baselines, 3 seeds; ``--out DIR`` makes meta-training
   resumable: SIGTERM checkpoints the meta-step in flight and exits with status 75)::
@@ -94,7 +94,8 @@ class PudNetConfig:
       split (0 = all). Equal pool shapes let evaluations of different datasets share
       compiled programs (digits has 174 images in its smallest class).
     eval_seed: seed of the evaluation sub-datasets (the same for every method and seed).
-    scratch_epochs: the longest scratch training, in epochs (1, 5 and this are reported).
+    scratch_epochs: the longest scratch training, in epochs (1, 5, 20 and this are
+      reported, those not above it).
     finetune_epochs: the longest fine-tuning from the prediction (1 and this are reported).
     scratch_lr: Adam learning rate of scratch training and fine-tuning.
     scratch_batch: batch size of scratch training and fine-tuning.

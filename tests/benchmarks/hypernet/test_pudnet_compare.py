@@ -74,26 +74,27 @@ def test_smoke_grid_writes_runs_and_table(compare, shared_data_dir, tmp_path):
   assert "Skipped because the time budget" in (tmp_path / "pudnet_gpu_smoke.md").read_text()
 
 
-def test_cpu_grid_runs_the_ablations_on_mnist_intra_only(compare):
+def test_cpu_grid_runs_every_method_in_every_column(compare):
   grid = compare.GRIDS["cpu"]
   columns = [f"{d}:{s}" for d, s, _ in compare.COLUMNS]
   jobs = compare.grid_jobs(grid, columns, grid["methods"], range(3))
-  for method in ("pudnet", "ghn_lite"):  # every column: 4 meta-trainings per seed
+  for method in compare.VARIANTS:  # every column: 4 meta-trainings per seed
     pieces = [(seed, g, s) for m, seed, g, s in jobs if m == method]
     assert len(pieces) == 12 and pieces[:2] == [
       (0, 0, ["intra", "inter"]),
       (0, 1, ["intra", "inter"]),
     ]
-  for method in compare.ABLATIONS:
-    assert [(seed, g, s) for m, seed, g, s in jobs if m == method] == [
-      (seed, 0, ["intra"]) for seed in range(3)
-    ]
   # The order: pudnet's seeds, then the control, then the ablations.
   assert [m for m, *_ in jobs] == sorted([m for m, *_ in jobs], key=grid["methods"].index)
   # Columns chosen on the command line restrict every method.
   assert compare.grid_jobs(grid, ["cifar10:inter"], ["pudnet", "no_ahru"], [0]) == [
-    ("pudnet", 0, 1, ["inter"])
+    ("pudnet", 0, 1, ["inter"]),
+    ("no_ahru", 0, 1, ["inter"]),
   ]
+  # A grid's method_columns restrict a method to its columns.
+  only = {**grid, "method_columns": {"no_ahru": ["mnist:intra"]}}
+  assert [(seed, g, s) for m, seed, g, s in compare.grid_jobs(only, columns, ["no_ahru"], [0, 1])
+          ] == [(0, 0, ["intra"]), (1, 0, ["intra"])]  # fmt: skip
 
 
 def test_grid_sets_layers_dataset_smoke_and_overrides(compare):
@@ -134,3 +135,29 @@ def test_loss_table_splits_columns_logged_at_different_steps(compare):
   assert "| meta-loss (mean over seeds) at step | 10 | 20 | 30 |" in text
   assert "| meta-loss (mean over seeds) at step | 10 |" in text
   assert "| CIFAR-10 intra, pudnet | 0.100 |" in text
+
+
+def test_rebaseline_extends_scratch_and_keeps_pudnet(compare, shared_data_dir, tmp_path):
+  argv = ["--grid", "gpu", "--smoke", "--data-dir", str(shared_data_dir), "--no-progress"]
+  argv += ["--out-dir", str(tmp_path), "--columns", "mnist:intra", "--seeds", "1"]
+  assert compare.main([*argv, "--methods", "pudnet", "ghn_lite"]) == 0
+  path = tmp_path / "pudnet_gpu_smoke_runs.jsonl"
+  before = {r["method"]: r for r in read_runs(path)}
+  assert sorted(before["pudnet"]["metrics"]["scratch_acc"]) == ["1", "2"]
+  assert compare.main([*argv, "--rebaseline", "--set", "scratch_epochs=6"]) == 0
+  after = {r["method"]: r for r in read_runs(path)}
+  assert after["ghn_lite"] == before["ghn_lite"]  # no baselines: untouched
+  old, new = before["pudnet"]["metrics"], after["pudnet"]["metrics"]
+  assert after["pudnet"]["settings"]["scratch_epochs"] == 6
+  assert sorted(new["scratch_acc"], key=int) == ["1", "5", "6"] and len(new["scratch_curve"]) == 6
+  for name in ("pudnet_acc", "finetune_acc", "meta_history", "random_acc"):
+    assert new[name] == old[name]
+  # The first epochs are the same training (up to a test image of float reordering).
+  n_test = 5 * after["pudnet"]["settings"]["n_test_eval"]
+  assert abs(new["scratch_acc"]["1"] - old["scratch_acc"]["1"]) <= 1 / n_test + 1e-6
+  assert new["predict_seconds_meta_run"] == old["predict_seconds"]
+  assert new["speedup"] == new["train_seconds"] / new["predict_seconds"]
+  assert set(new["rebaselined"]) == {"command", "machine"}
+  # --rebaseline needs a grid (its scratch length).
+  with pytest.raises(SystemExit):
+    compare.main(["--rebaseline", "--out-dir", str(tmp_path)])
