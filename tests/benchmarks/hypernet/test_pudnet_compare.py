@@ -72,6 +72,26 @@ def test_smoke_grid_writes_runs_and_table(compare, shared_data_dir, tmp_path):
   skipped = [json.loads(x) for x in lines[4:]]
   assert [r["method"] for r in skipped] == ["skipped:ghn_lite"] * 4
   assert "Skipped because the time budget" in (tmp_path / "pudnet_gpu_smoke.md").read_text()
+  # --rebaseline: the baselines again at a longer scratch length; PudNet's own numbers kept.
+  before = read_runs(tmp_path / "pudnet_gpu_smoke_runs.jsonl", duplicates="keep")
+  assert compare.main([*argv, "--rebaseline", "--set", "scratch_epochs=6"]) == 0
+  after = read_runs(tmp_path / "pudnet_gpu_smoke_runs.jsonl", duplicates="keep")
+  assert after[4:] == before[4:]  # the skipped records have no baselines: untouched
+  n_test = 5 * after[0]["settings"]["n_test_eval"]
+  for old_run, new_run in zip(before[:4], after[:4], strict=True):
+    old, new = old_run["metrics"], new_run["metrics"]
+    assert sorted(old["scratch_acc"], key=int) == ["1", "2"]
+    assert sorted(new["scratch_acc"], key=int) == ["1", "5", "6"]
+    assert new_run["settings"]["scratch_epochs"] == 6 and len(new["scratch_curve"]) == 6
+    for name in ("pudnet_acc", "finetune_acc", "meta_history", "random_acc"):
+      assert new[name] == old[name]
+    # The first epoch is the same training (up to a test image of float reordering).
+    assert abs(new["scratch_acc"]["1"] - old["scratch_acc"]["1"]) <= 1 / n_test + 1e-6
+    assert new["predict_seconds_meta_run"] == old["predict_seconds"]
+    assert new["speedup"] == new["train_seconds"] / new["predict_seconds"]
+    assert set(new["rebaselined"]) == {"command", "machine"}
+  with pytest.raises(SystemExit):  # --rebaseline needs a grid (its scratch length)
+    compare.main(["--rebaseline", "--out-dir", str(tmp_path)])
 
 
 def test_cpu_grid_runs_every_method_in_every_column(compare):
@@ -135,29 +155,3 @@ def test_loss_table_splits_columns_logged_at_different_steps(compare):
   assert "| meta-loss (mean over seeds) at step | 10 | 20 | 30 |" in text
   assert "| meta-loss (mean over seeds) at step | 10 |" in text
   assert "| CIFAR-10 intra, pudnet | 0.100 |" in text
-
-
-def test_rebaseline_extends_scratch_and_keeps_pudnet(compare, shared_data_dir, tmp_path):
-  argv = ["--grid", "gpu", "--smoke", "--data-dir", str(shared_data_dir), "--no-progress"]
-  argv += ["--out-dir", str(tmp_path), "--columns", "mnist:intra", "--seeds", "1"]
-  assert compare.main([*argv, "--methods", "pudnet", "ghn_lite"]) == 0
-  path = tmp_path / "pudnet_gpu_smoke_runs.jsonl"
-  before = {r["method"]: r for r in read_runs(path)}
-  assert sorted(before["pudnet"]["metrics"]["scratch_acc"]) == ["1", "2"]
-  assert compare.main([*argv, "--rebaseline", "--set", "scratch_epochs=6"]) == 0
-  after = {r["method"]: r for r in read_runs(path)}
-  assert after["ghn_lite"] == before["ghn_lite"]  # no baselines: untouched
-  old, new = before["pudnet"]["metrics"], after["pudnet"]["metrics"]
-  assert after["pudnet"]["settings"]["scratch_epochs"] == 6
-  assert sorted(new["scratch_acc"], key=int) == ["1", "5", "6"] and len(new["scratch_curve"]) == 6
-  for name in ("pudnet_acc", "finetune_acc", "meta_history", "random_acc"):
-    assert new[name] == old[name]
-  # The first epochs are the same training (up to a test image of float reordering).
-  n_test = 5 * after["pudnet"]["settings"]["n_test_eval"]
-  assert abs(new["scratch_acc"]["1"] - old["scratch_acc"]["1"]) <= 1 / n_test + 1e-6
-  assert new["predict_seconds_meta_run"] == old["predict_seconds"]
-  assert new["speedup"] == new["train_seconds"] / new["predict_seconds"]
-  assert set(new["rebaselined"]) == {"command", "machine"}
-  # --rebaseline needs a grid (its scratch length).
-  with pytest.raises(SystemExit):
-    compare.main(["--rebaseline", "--out-dir", str(tmp_path)])
