@@ -317,13 +317,9 @@ def run_grid(args) -> None:
       if res.stopped:  # non-finite meta-loss: recorded, not evaluated
         metrics = {"stopped": res.stopped, "meta_skipped_steps": res.skipped_steps}
       else:
-        cache = _baseline_cache(args.runs.parent, exp)
-        if exp.cfg.baselines and cache.is_file():
-          exp.set_baselines(json.loads(cache.read_text()))
+        if exp.cfg.baselines:
+          _cached_baselines(exp, args.runs.parent)
         metrics = exp.evaluate(seed, res)
-        if exp.cfg.baselines and not cache.is_file():
-          cache.parent.mkdir(parents=True, exist_ok=True)
-          cache.write_text(json.dumps(to_jsonable(exp.baselines())))
       metrics["elapsed_s"] = time.perf_counter() - T0
       settings_rec = {**exp.settings(), **extra, "meta_trained_for": f"{dataset}:{settings[0]}"}
       append_run(args.runs, make_record(method, seed, settings_rec, metrics, command=cmd))
@@ -387,21 +383,19 @@ def rebaseline(args) -> None:
     sets = grid_sets(grid, s["dataset"], args.smoke, _overrides(args))
     fields = {k: v for k, v in s.items() if k in names}
     cfg = PudNetConfig(**{**fields, "scratch_epochs": sets["scratch_epochs"]})
-    key = (cfg.dataset, cfg.setting, cfg.scratch_epochs, cfg.eval_seed, cfg.num_eval_tasks)
+    # One baseline computation per evaluation setting (the settings the baselines depend on).
+    key = json.dumps(
+      {**{k: fields.get(k) for k in _BASELINE_KEYS}, "scratch_epochs": cfg.scratch_epochs},
+      sort_keys=True,
+    )
     if key not in exps:
       if cfg.dataset not in data:
         data[cfg.dataset] = load_dataset(cfg.dataset, args.data_dir)
       exp = Experiment(cfg, args.data_dir, data=data[cfg.dataset])
-      cache = _baseline_cache(args.runs.parent, exp)
-      if cache.is_file():
-        exp.set_baselines(json.loads(cache.read_text()))
-      else:
-        exp.baselines()
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(to_jsonable(exp.baselines())))
+      scratch = _cached_baselines(exp, args.runs.parent)["scratch"]
       exps[key] = (exp, {})
       print(f"baselines {cfg.dataset} {cfg.setting}: scratch@{cfg.scratch_epochs} "
-            f"{exps[key][0].baselines()['scratch'][:, -1].mean():.4f}", flush=True)  # fmt: skip
+            f"{scratch[:, -1].mean():.4f}", flush=True)  # fmt: skip
     exp, predict_by_seed = exps[key]
     if r["seed"] not in predict_by_seed:
       predict_by_seed[r["seed"]] = exp.time_predict(build_pudnet(exp.cfg, r["seed"]))
@@ -422,6 +416,18 @@ def _baseline_cache(out_dir: pathlib.Path, exp: Experiment) -> pathlib.Path:
   key = json.dumps({k: settings.get(k) for k in _BASELINE_KEYS}, sort_keys=True, default=str)
   digest = hashlib.sha256(key.encode()).hexdigest()[:16]
   return out_dir / "baselines" / f"{settings['dataset']}_{settings['setting']}_{digest}.json"
+
+
+def _cached_baselines(exp: Experiment, out_dir: pathlib.Path) -> dict:
+  """``exp``'s baselines, read from :func:`_baseline_cache` when an earlier process saved them
+  for the same evaluation settings, else computed and saved there."""
+  cache = _baseline_cache(out_dir, exp)
+  if cache.is_file():
+    exp.set_baselines(json.loads(cache.read_text()))
+  else:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(to_jsonable(exp.baselines())))
+  return exp.baselines()
 
 
 def run_timing(args) -> None:
