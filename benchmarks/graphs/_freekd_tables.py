@@ -18,6 +18,7 @@ __all__ = ["select_settings", "selected_tables", "overview_table"]
 ORDER = (
   "single",
   "dml",
+  "dml3",
   "freekd",
   "random_direction",
   "no_structure",
@@ -171,7 +172,7 @@ def selected_tables(runs: list[dict], select_seeds: int = 5) -> str:
         )  # fmt: skip
       for t, trs in methods[m].items():
         d = [r["metrics"].get("diagnostics") for r in trs]
-        if d and all(d) and m != "dml":
+        if d and all(d) and m not in ("dml", "dml3"):
           means = {k: [x["mean"][k] for x in d] for k in DIAG}
           cells = [stats.fmt_pm(means[k], digits=3) for k in DIAG]
           if trs[0]["settings"]["config"]["direction"] != "learned":  # no policy acts

@@ -58,6 +58,8 @@ METHODS = {  # name -> (number of GNNs, FreeKDConfig overrides); "single" is one
   "prompt_clip0.01": (2, {"prompt": "shared", "prompt_clip": 0.01}),
   "plusplus": (3, {"feature_mask_rate": 0.1, "edge_drop_rate": 0.1}),
   "dml": (2, {"direction": "mutual", "structure": "none", "rho": 0.0}),
+  # DML with FreeKD++'s three networks: is FreeKD++'s gain the third network or the views?
+  "dml3": (3, {"direction": "mutual", "structure": "none", "rho": 0.0}),
   "teacher_kd": (1, {}),  # a deep residual GCN teacher, then KD into one shallow student
   "oracle": (2, {"direction": "oracle"}),
   "freekd_local": (2, {"reward": "local"}),
