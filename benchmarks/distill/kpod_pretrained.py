@@ -2,6 +2,8 @@
 
 Three phases, each resumable (a run already in its runs file is skipped):
 
+0. ``probe`` (the student's arithmetic on single equations) and ``zeroshot`` (its exact match
+   on each seed's test problems before any distillation, a row of ``<out>_runs.jsonl``).
 1. ``weighting``: builds the pretrained student (a ``fira-jax train`` run folder, ``--student``)
    and trains KPOD's token weighting module once on its embedding (seed 0's pool); the module
    is pickled to ``<work>/weighting.pkl`` and reused by every later run, so that all seeds
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import pathlib
 import pickle
@@ -53,14 +56,15 @@ def base_config(args: argparse.Namespace) -> KPODConfig:
   """The comparison's settings (student shape fields are the pretrained run's, not these)."""
   return KPODConfig(
     num_train=args.num_train,
-    num_test=100,
-    num_ood=100,
+    num_test=args.num_test,
+    num_ood=args.num_test,
     batch_size=32,
     weighting_steps=args.weighting_steps,
     weighting_warmup=args.weighting_warmup,
     alpha=0.05,
     curve_size=16,
     weighting_select=args.weighting_select,
+    weighting_hide_answer=args.weighting_hide_answer,
   ).keypoint_weighting(0.5)
 
 
@@ -91,7 +95,8 @@ def weighting(args, cfg: KPODConfig, student_fn, tok) -> Prepared:
     pickle.dump(keep, f)
   record = {
     "label": "pretrained student (budget 0.5, whole, random-mask warm-up, "
-    f"step selected on the held-out objective: {cfg.weighting_select})",
+    f"step selected on the held-out objective: {cfg.weighting_select}"
+    + (", final result hidden from the module)" if cfg.weighting_hide_answer else ")"),
     "seed": 0,
     "weighting_step": prep.weighting_step,
     "settings": cfg.to_dict(),
@@ -170,6 +175,43 @@ def probe(args, tok, student_fn, n: int = 200) -> dict:
   return result
 
 
+def zeroshot(args, cfg: KPODConfig, tok, student_fn) -> None:
+  """The pretrained student before any distillation: exact match of its greedy generations on
+  each seed's in-distribution and longer-chain test problems (the same ones ``seeds`` tests)."""
+  import numpy as np  # noqa: PLC0415
+
+  from distill.kpod import equation_errors, evaluate_exact_match, generate_problems  # noqa: PLC0415
+  from fira_jax.lab import seeds as seeds_lib  # noqa: PLC0415
+
+  path = args.results / f"{args.name}_runs.jsonl"
+  have = done(path)
+  model = student_fn(tok.vocab_size, args.context, cfg, 0)
+  ood_cfg = cfg.problems.longer_chains(cfg.ood_extra_steps)
+  for seed in args.seeds:
+    if (ZEROSHOT, seed) in have:
+      continue
+    stream = functools.partial(seeds_lib.seed_int, seed)
+    test = generate_problems(cfg.num_test, cfg.problems, seed=stream("test-problems"))
+    ood = generate_problems(cfg.num_ood, ood_cfg, seed=stream("ood-problems"))
+    acc, texts = evaluate_exact_match(model, tok, test, max_len=args.context)
+    ood_acc, _ = evaluate_exact_match(model, tok, ood, max_len=args.context)
+    wrong, total = np.sum([equation_errors(t) for t in texts], axis=0)
+    metrics = {
+      "accuracy": acc,
+      "ood_accuracy": ood_acc,
+      "step_arithmetic": float(1 - wrong / max(total, 1)),
+      "sample": texts[0],
+    }
+    settings = {**cfg.to_dict(), "student": str(args.student)}
+    record = make_record(
+      ZEROSHOT, seed, settings, metrics, command=command_line(), machine=describe_machine()
+    )
+    append_run(path, record)
+    print(f"pretrained seed {seed}: ID {acc:.2f} OOD {ood_acc:.2f}", flush=True)
+
+
+ZEROSHOT = "pretrained, no distillation"
+HIDDEN = "kpod, answer hidden"  # KPOD with the module of KPODConfig.weighting_hide_answer
 COLUMNS = (
   ("accuracy", "in distribution"),
   ("ood_accuracy", "longer chains"),
@@ -245,23 +287,30 @@ def report(args) -> str:
   path = args.results / f"{args.name}_runs.jsonl"
   if path.exists():
     runs = read_runs(path)
-    by = {m: {r["seed"]: r["metrics"] for r in runs if r["method"] == m} for m in ("cot", "kpod")}
+    names = (ZEROSHOT, "cot", "kpod", HIDDEN)
+    by = {m: {r["seed"]: r["metrics"] for r in runs if r["method"] == m} for m in names}
     seeds = sorted(set(by["cot"]) & set(by["kpod"]))
     rows = []
-    for m in ("cot", "kpod"):
+    for m in (n for n in names if by[n]):
       cells = [[x[k] for x in by[m].values() if k in x] for k, _ in COLUMNS]
       rows.append([m, len(by[m])] + [fmt_pm(c, scale=100, digits=1) if c else "" for c in cells])
-    delta = ["KPOD − CoT, paired (95% interval)", len(seeds)]
-    for k, _ in COLUMNS:
-      if seeds:
-        d = paired_delta([by["kpod"][s][k] for s in seeds], [by["cot"][s][k] for s in seeds])
-        delta.append(d.fmt(1, scale=100))
-      else:
-        delta.append("")
+    deltas = []
+    for m in ("kpod", HIDDEN):
+      paired = sorted(set(by["cot"]) & set(by[m]))
+      if m == HIDDEN and not paired:
+        continue
+      delta = [f"{m} − cot, paired (95% interval)", len(paired)]
+      for k, _ in COLUMNS:
+        if paired and all(k in by[x][s] for x in (m, "cot") for s in paired):
+          d = paired_delta([by[m][s][k] for s in paired], [by["cot"][s][k] for s in paired])
+          delta.append(d.fmt(1, scale=100))
+        else:
+          delta.append("")
+      deltas.append(delta)
     out += [
       "Exact match (%), mean ± std over seeds:",
       "",
-      markdown_table(["method", "seeds", *(c for _, c in COLUMNS)], rows + [delta]),
+      markdown_table(["method", "seeds", *(c for _, c in COLUMNS)], rows + deltas),
       "",
       "Per seed (in distribution, CoT / KPOD): "
       + ", ".join(
@@ -288,13 +337,17 @@ def report(args) -> str:
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument(
-    "--phase", nargs="+", choices=("probe", "weighting", "tune", "seeds", "report"), required=True
+    "--phase",
+    nargs="+",
+    choices=("probe", "zeroshot", "weighting", "tune", "seeds", "report"),
+    required=True,
   )
   parser.add_argument("--student", type=pathlib.Path, required=True)
   parser.add_argument("--work", type=pathlib.Path, default=pathlib.Path("runs/kpod_pretrained"))
   parser.add_argument("--name", default="kpod_pretrained")
   parser.add_argument("--results", type=pathlib.Path, default=RESULTS, help="runs files folder")
   parser.add_argument("--num-train", type=int, default=1000)
+  parser.add_argument("--num-test", type=int, default=100, help="test and longer-chain problems")
   parser.add_argument("--weighting-steps", type=int, default=900)
   parser.add_argument("--weighting-warmup", type=int, default=500)
   parser.add_argument(
@@ -303,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     default="any",
     help="the weighting module's step: the last, or the lowest held-out objective (prefixes "
     "of any length, or the whole rationale)",
+  )
+  parser.add_argument(
+    "--weighting-hide-answer",
+    action="store_true",
+    help="train the weighting module on rationales without their final result "
+    "(KPODConfig.weighting_hide_answer)",
   )
   parser.add_argument("--tune-lrs", type=float, nargs="+", default=[1e-3, 3e-3])
   parser.add_argument("--tune-epochs", type=int, default=4)
@@ -323,8 +382,10 @@ def main(argv: list[str] | None = None) -> int:
   args.context = min(256, student_fn(tok.vocab_size, 8, cfg, 0).config.max_seq_len)
   if "probe" in args.phase:
     probe(args, tok, student_fn)
-    if args.phase == ["probe"]:
-      return 0
+  if "zeroshot" in args.phase:
+    zeroshot(args, cfg, tok, student_fn)
+  if set(args.phase) <= {"probe", "zeroshot"}:
+    return 0
   shared = weighting(args, cfg, student_fn, tok)
   if "tune" in args.phase:
     path = args.results / f"{args.name}_tune_runs.jsonl"
@@ -348,12 +409,22 @@ def main(argv: list[str] | None = None) -> int:
   if "seeds" in args.phase:
     path = args.results / f"{args.name}_runs.jsonl"
     have = done(path)
+    # With the hidden-answer module only KPOD runs (CoT does not read the weights), under its
+    # own name, beside the runs of the default module in the same file.
+    plan = (
+      [("kpod", args.kpod, HIDDEN)]
+      if cfg.weighting_hide_answer
+      else [
+        ("cot", args.cot, "cot"),
+        ("kpod", args.kpod, "kpod"),
+      ]
+    )
     for seed in args.seeds:
-      for method, (lr, epochs) in (("cot", args.cot), ("kpod", args.kpod)):
-        if (method, seed) in have:
+      for method, (lr, epochs), label in plan:
+        if (label, seed) in have:
           continue
         scfg = dataclasses.replace(cfg, learning_rate=lr, epochs=int(epochs))
-        run_one(args, method, seed, scfg, student_fn, tok, shared, path, extra=True)
+        run_one(args, method, seed, scfg, student_fn, tok, shared, path, extra=True, label=label)
   if "report" in args.phase:
     print(report(args))
   return 0

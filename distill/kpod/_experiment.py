@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import jax
@@ -30,7 +30,14 @@ from distill.kpod._data import (
   token_logprobs,
 )
 from distill.kpod._evaluate import equation_errors
-from distill.kpod._keypoints import KINDS, token_kinds, trace_point, weight_stats_by_kind
+from distill.kpod._keypoints import (
+  KINDS,
+  hide_final_result,
+  restore_final_result,
+  token_kinds,
+  trace_point,
+  weight_stats_by_kind,
+)
 from distill.kpod._loss import weighted_token_loss
 from distill.kpod._math_data import MathProblem
 from distill.kpod._problems import ProblemConfig, generate_problems
@@ -128,6 +135,11 @@ class KPODConfig:
       first for tokens that do not lower the whole-rationale loss
       (``benchmarks/results/distill/kpod.md``).
     weighting_val: held-out problems of the selection criterion (0: no held-out objective).
+    weighting_hide_answer: [U] the token weighting module learns on rationales whose final
+      result is removed (:func:`~distill.kpod.hide_final_result`), so that its answer
+      predictor cannot read the answer off it and the masks must keep what it is computed
+      from; the final-result digits then get weight 1 (they are the answer). Off: the
+      paper's objective, under which the module keeps the final result and little else.
   """
 
   num_train: int = 1000
@@ -163,6 +175,7 @@ class KPODConfig:
   num_val: int = 0
   weighting_select: Literal["last", "any", "whole"] = "last"
   weighting_val: int = 256
+  weighting_hide_answer: bool = False
 
   @classmethod
   def smoke(cls) -> KPODConfig:
@@ -327,6 +340,37 @@ def _difficulties(model, batch: StudentBatch, weights: np.ndarray, n_steps: np.n
   return [row[:n] for row, n in zip(d, n_steps, strict=True)]
 
 
+def _problem_sets(cfg: KPODConfig, seed: int) -> tuple[list[MathProblem], ...]:
+  """Seed ``seed``'s training, test, longer-chain and validation problems."""
+  train = generate_problems(
+    cfg.num_train, cfg.problems, seed=seeds.seed_int(seed, "train-problems")
+  )
+  test = generate_problems(cfg.num_test, cfg.problems, seed=seeds.seed_int(seed, "test-problems"))
+  ood = generate_problems(
+    cfg.num_ood,
+    cfg.problems.longer_chains(cfg.ood_extra_steps),
+    seed=seeds.seed_int(seed, "ood-problems"),
+  )
+  val = generate_problems(cfg.num_val, cfg.problems, seed=seeds.seed_int(seed, "val-problems"))
+  return train, test, ood, val
+
+
+def evaluation_questions(cfg: KPODConfig, seeds_: Iterable[int]) -> set[str]:
+  """The questions :func:`prepare` evaluates or selects on for the seeds ``seeds_``.
+
+  These are the test, longer-chain, validation and held-out weighting problems of each seed:
+  what a pretraining corpus must not hold (pass them to ``write_corpus`` as ``exclude``).
+  """
+  out: set[str] = set()
+  for seed in seeds_:
+    _, test, ood, val = _problem_sets(cfg, seed)
+    held = generate_problems(
+      cfg.weighting_val, cfg.problems, seed=seeds.seed_int(seed, "weighting-val")
+    )
+    out.update(p.question for p in (*test, *ood, *val, *held))
+  return out
+
+
 def prepare(
   cfg: KPODConfig,
   seed: int,
@@ -351,16 +395,7 @@ def prepare(
       (same tokenizer and initial student) instead of training one: its keep probabilities
       are read on this seed's training rationales, and its trace and losses are carried over.
   """
-  train = generate_problems(
-    cfg.num_train, cfg.problems, seed=seeds.seed_int(seed, "train-problems")
-  )
-  test = generate_problems(cfg.num_test, cfg.problems, seed=seeds.seed_int(seed, "test-problems"))
-  ood = generate_problems(
-    cfg.num_ood,
-    cfg.problems.longer_chains(cfg.ood_extra_steps),
-    seed=seeds.seed_int(seed, "ood-problems"),
-  )
-  val = generate_problems(cfg.num_val, cfg.problems, seed=seeds.seed_int(seed, "val-problems"))
+  train, test, ood, val = _problem_sets(cfg, seed)
   tok = tokenizer or WordTokenizer.fit(p.question + " " + " ".join(p.steps) for p in train + ood)
   full = [
     1
@@ -376,26 +411,33 @@ def prepare(
 
   # 1. Token weighting module on the training rationales (embedding: the initial student's),
   # plus fresh problems up to `weighting_pool`; weights are then read on the training set.
+  wtrain = _weighting_view(cfg, train)  # what the module reads
   if weighting_from is not None:
     weigher, trace, losses = _reuse_weighting(weighting_from, tok)
+    # The module reads any length (masked attention, rotary positions): pad to the longer of
+    # the earlier pool's lengths and this seed's.
     max_q, max_r = weighting_from.weighting_lengths
+    max_q = max(max_q, *(len(tok.encode(p.question)) for p in wtrain))
+    max_r = max(max_r, *(sum(len(tok.encode(s)) for s in p.steps) for p in wtrain))
     wstep = weighting_from.weighting_step
   else:
     weigher, (max_q, max_r), losses, trace, wstep = _train_weighting(
-      cfg, seed, tok, train, student, progress
+      cfg, seed, tok, wtrain, student, progress
     )
-  wbatch = encode_weighting(tok, train, max_question=max_q, max_rationale=max_r)
+  wbatch = encode_weighting(tok, wtrain, max_question=max_q, max_rationale=max_r)
   weights = [
     w
     for i in range(0, len(train), 256)
     for w in _keep_probs(weigher, wbatch, np.arange(i, min(i + 256, len(train))))
   ]
+  if cfg.weighting_hide_answer:
+    weights = restore_final_result(tok, train, weights)
   stats = weight_stats_by_kind(tok, train, weights)
   if cfg.trace_every and weighting_from is None and not _traced(trace, cfg.weighting_steps):
     probe = np.arange(min(256, len(train)))
     trace.append(
       trace_point(
-        cfg.weighting_steps, tok, [train[i] for i in probe], _keep_probs(weigher, wbatch, probe)
+        cfg.weighting_steps, tok, [wtrain[i] for i in probe], _keep_probs(weigher, wbatch, probe)
       )
     )
   graphdef, init_state = nnx.split(student)
@@ -461,16 +503,24 @@ def _known_words(tok: WordTokenizer, problems: list[MathProblem]) -> list[MathPr
   ]
 
 
+def _weighting_view(cfg: KPODConfig, problems: list[MathProblem]) -> list[MathProblem]:
+  """The problems as the token weighting module reads them (final result hidden or not)."""
+  return [hide_final_result(p) for p in problems] if cfg.weighting_hide_answer else problems
+
+
 def _heldout_weighting_batch(cfg, seed, tok, max_q, max_r) -> WeightingBatch | None:
   """``cfg.weighting_val`` problems of their own stream that fit the module's padded lengths."""
   if not cfg.weighting_val:
     return None
   held = [
     p
-    for p in _known_words(
-      tok,
-      generate_problems(
-        cfg.weighting_val, cfg.problems, seed=seeds.seed_int(seed, "weighting-val")
+    for p in _weighting_view(
+      cfg,
+      _known_words(
+        tok,
+        generate_problems(
+          cfg.weighting_val, cfg.problems, seed=seeds.seed_int(seed, "weighting-val")
+        ),
       ),
     )
     if len(tok.encode(p.question)) <= max_q and sum(len(tok.encode(s)) for s in p.steps) <= max_r
@@ -488,8 +538,11 @@ def _train_weighting(cfg, seed, tok, train, student, progress):
   if cfg.weighting_select != "last" and not (cfg.weighting_val and cfg.trace_every):
     raise ValueError("weighting_select needs weighting_val > 0 and trace_every > 0")
   extra = max(cfg.weighting_pool - len(train), 0)
-  pool = train + _known_words(
-    tok, generate_problems(extra, cfg.problems, seed=seeds.seed_int(seed, "weighting-pool"))
+  pool = train + _weighting_view(
+    cfg,
+    _known_words(
+      tok, generate_problems(extra, cfg.problems, seed=seeds.seed_int(seed, "weighting-pool"))
+    ),
   )
   max_q = max(len(tok.encode(p.question)) for p in pool)
   max_r = max(sum(len(tok.encode(s)) for s in p.steps) for p in pool)

@@ -3,12 +3,24 @@ the learned keep probabilities per kind, at the end of training and along it."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from distill.kpod._math_data import MathProblem
 from distill.kpod._tokenizer import WordTokenizer
 
-__all__ = ["KINDS", "TRACE_KINDS", "token_kinds", "trace_point", "weight_stats_by_kind"]
+__all__ = [
+  "KINDS",
+  "TRACE_KINDS",
+  "hide_final_result",
+  "restore_final_result",
+  "token_kinds",
+  "trace_point",
+  "weight_stats_by_kind",
+]
+
+_FINAL_RESULT = re.compile(r"=\s*\d+(?=[^=]*$)")
 
 
 def token_kinds(words: list[str]) -> list[str]:
@@ -56,3 +68,40 @@ def trace_point(
   kinds of :data:`TRACE_KINDS` (``"other"`` is the filler: words, names, punctuation)."""
   stats = weight_stats_by_kind(tok, problems, weights)
   return {"step": step, **{k: round(stats[k][0], 4) for k in TRACE_KINDS if k in stats}}
+
+
+def hide_final_result(problem: MathProblem) -> MathProblem:
+  """``problem`` with the final result (the number after the rationale's last ``=``) removed
+  from its last step: ``"so 84 + 1 = 85 ."`` becomes ``"so 84 + 1 = ."``.
+
+  The final result repeats the answer, so an answer predictor reads it off and no other token
+  lowers its loss; without it the mask must keep what the answer is computed from (the last
+  equation's operands and operator, and the steps they come from). A step without ``=`` is
+  left as it is.
+  """
+  if not problem.steps:
+    return problem
+  last = _FINAL_RESULT.sub("=", problem.steps[-1])
+  return problem._replace(steps=(*problem.steps[:-1], last))
+
+
+def restore_final_result(
+  tok: WordTokenizer, problems: list[MathProblem], weights: list[np.ndarray], fill: float = 1.0
+) -> list[np.ndarray]:
+  """Token weights of :func:`hide_final_result`'s rationales mapped back onto the full ones of
+  ``problems``: the final-result digits get ``fill`` (they are the answer), the others keep
+  their weight. ``weights[i]`` has one entry per token of the hidden rationale."""
+  out = []
+  for p, w in zip(problems, weights, strict=True):
+    words = [tok.itos[i] for s in p.steps for i in tok.encode(s)]
+    final = [k for k, kind in enumerate(token_kinds(words)) if kind == "final result"]
+    w = np.asarray(w)
+    if len(w) + len(final) != len(words):
+      raise ValueError(
+        f"weights of {len(w)} tokens do not fit a rationale of {len(words)} tokens with "
+        f"{len(final)} final-result digits"
+      )
+    full = np.full(len(words), fill, w.dtype)
+    full[np.setdiff1d(np.arange(len(words)), final)] = w
+    out.append(full)
+  return out

@@ -43,6 +43,36 @@ def test_corpus_is_deterministic_and_its_arithmetic_right(tmp_path):
   assert len(list((out / "text").glob("*.txt"))) == 3 and (out / "tokenizer.json").is_file()
 
 
+def test_worked_problems_read_as_the_distillation_sequences(tmp_path):
+  tok = kpod.problem_tokenizer()
+  cfg = kpod.CorpusConfig(20, 8, equation_frac=0.2, chain_frac=0.2, worked_frac=0.5)
+  docs = kpod.pretraining_corpus(cfg, seed=4)
+  lines = [line for d in docs for line in d.splitlines()]
+  worked = [line for line in lines if line.startswith("<bos>")]
+  assert 0.3 < len(worked) / len(lines) < 0.7
+  # A worked line is tokenised as the student's training sequence of the same problem.
+  hf = BPETokenizer.from_file(kpod.write_tokenizer_json(tok, tmp_path / "tokenizer.json"))
+  for p in kpod.generate_problems(5, cfg.worked, seed=9):
+    batch = kpod.encode_student(tok, [p], [0], max_len=128)
+    n = int((batch.tokens[0] != tok.pad_id).sum())
+    sequence = [*batch.tokens[0, :n].tolist(), int(batch.targets[0, n - 1])]
+    assert hf.encode(kpod.worked_problem_text(p)) == sequence
+  # Worked problems are 1-2 steps by default, and their arithmetic is right.
+  for line in worked:
+    wrong, total = kpod.equation_errors(line.split("<sep>")[1])
+    assert wrong == 0 and 1 <= total <= 2
+  # Excluded questions are never written, alone or worked.
+  asked = [line.split(" <sep>")[0].removeprefix("<bos> ") for line in lines if "=" not in line]
+  asked += [line.split(" <sep>")[0].removeprefix("<bos> ") for line in worked]
+  banned = set(asked[:6])
+  kept = [x for d in kpod.pretraining_corpus(cfg, seed=4, exclude=banned) for x in d.splitlines()]
+  assert len(kept) == len(lines) and not any(q in x for q in banned for x in kept)
+  out = kpod.write_corpus(tmp_path / "w", cfg, seed=4, exclude=banned)
+  assert f'"excluded": {len(banned)}' in (out / "corpus.json").read_text()
+  with pytest.raises(ValueError, match="sum to at most 1"):
+    kpod.CorpusConfig(equation_frac=0.5, chain_frac=0.3, worked_frac=0.3)
+
+
 def _saved_run(tmp_path, vocab_size, max_seq_len=64):
   """A checkpoint laid out as `fira-jax train` writes it (params, opt_state, frozen + meta)."""
   from fira_jax.lab.checkpoint import Checkpointer
@@ -90,6 +120,9 @@ def test_prepare_with_a_fixed_tokenizer_reuses_the_weighting_module():
   tok = kpod.problem_tokenizer()
   first = kpod.prepare(cfg, 0, tokenizer=tok, progress=False)
   assert first.tok is tok and len(first.val) == 2
+  evaluated = {p.question for p in first.test + first.ood + first.val}
+  assert evaluated <= kpod.evaluation_questions(cfg, [0])
+  assert not evaluated & {p.question for p in first.train}
   # The module's step: the lowest held-out objective among those after the warm-up.
   assert [t["step"] for t in first.weight_trace] == [0, 2, 4]
   after = {t["step"]: t["val_whole"] for t in first.weight_trace[1:]}
@@ -112,6 +145,24 @@ def test_prepare_with_a_fixed_tokenizer_reuses_the_weighting_module():
     extra_tests={"again": (other.test[:2], other.max_len)},
   )
   assert len(r["val_curve"]) == 1 and 0.0 <= r["again_accuracy"] <= 1.0
+  # Seeds whose rationales are longer than the module's training pool's are padded further:
+  # the module reads any length, and padding does not change a keep probability.
+  longer = dataclasses.replace(cfg, problems=kpod.ProblemConfig(3, 4, num_distractors=0))
+  wide = kpod.prepare(longer, 2, tokenizer=tok, weighting_from=first, progress=False)
+  max_q, max_r = first.weighting_lengths
+  assert max(len(w) for w in wide.token_weights) > max_r
+  short = other.train[:8]
+  keep = [
+    kpod.rationale_token_weights(
+      np.asarray(first.weighting_module.keep_probabilities(b.rationale, b.rationale_mask)), b
+    )
+    for b in (
+      kpod.encode_weighting(tok, short, max_question=q, max_rationale=r)
+      for q, r in ((max_q, max_r), (max_q + 5, max_r + 9))
+    )
+  ]
+  for a, b in zip(*keep, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match="another tokenizer"):
     wider = kpod.WordTokenizer([*tok.itos, "zebra"])
     kpod.prepare(cfg, 0, tokenizer=wider, weighting_from=first, progress=False)
