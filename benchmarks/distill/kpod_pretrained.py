@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import pathlib
 import pickle
@@ -180,19 +179,15 @@ def zeroshot(args, cfg: KPODConfig, tok, student_fn) -> None:
   each seed's in-distribution and longer-chain test problems (the same ones ``seeds`` tests)."""
   import numpy as np  # noqa: PLC0415
 
-  from distill.kpod import equation_errors, evaluate_exact_match, generate_problems  # noqa: PLC0415
-  from fira_jax.lab import seeds as seeds_lib  # noqa: PLC0415
+  from distill.kpod import equation_errors, evaluate_exact_match, problem_sets  # noqa: PLC0415
 
   path = args.results / f"{args.name}_runs.jsonl"
   have = done(path)
   model = student_fn(tok.vocab_size, args.context, cfg, 0)
-  ood_cfg = cfg.problems.longer_chains(cfg.ood_extra_steps)
   for seed in args.seeds:
     if (ZEROSHOT, seed) in have:
       continue
-    stream = functools.partial(seeds_lib.seed_int, seed)
-    test = generate_problems(cfg.num_test, cfg.problems, seed=stream("test-problems"))
-    ood = generate_problems(cfg.num_ood, ood_cfg, seed=stream("ood-problems"))
+    _, test, ood, _ = problem_sets(cfg, seed)  # the streams `seeds` tests on
     acc, texts = evaluate_exact_match(model, tok, test, max_len=args.context)
     ood_acc, _ = evaluate_exact_match(model, tok, ood, max_len=args.context)
     wrong, total = np.sum([equation_errors(t) for t in texts], axis=0)

@@ -31,6 +31,7 @@ from distill.kpod._experiment import (
   embedding_table,
   evaluation_questions,
   prepare,
+  problem_sets,
   train_method,
 )
 from distill.kpod._keypoints import (
@@ -130,6 +131,7 @@ __all__ = [
   "load_svamp",
   "parse_gsm8k_answer",
   "prepare",
+  "problem_sets",
   "pretraining_corpus",
   "problem_tokenizer",
   "rationale_token_weights",

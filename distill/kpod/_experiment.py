@@ -340,8 +340,13 @@ def _difficulties(model, batch: StudentBatch, weights: np.ndarray, n_steps: np.n
   return [row[:n] for row, n in zip(d, n_steps, strict=True)]
 
 
-def _problem_sets(cfg: KPODConfig, seed: int) -> tuple[list[MathProblem], ...]:
-  """Seed ``seed``'s training, test, longer-chain and validation problems."""
+def problem_sets(cfg: KPODConfig, seed: int) -> tuple[list[MathProblem], ...]:
+  """Seed ``seed``'s problems, as :func:`prepare` draws them.
+
+  Returns ``(train, test, ood, val)``: ``cfg.num_train``, ``cfg.num_test``, ``cfg.num_ood``
+  (chains ``cfg.ood_extra_steps`` longer) and ``cfg.num_val`` problems, each list from its own
+  named stream of ``seed``.
+  """
   train = generate_problems(
     cfg.num_train, cfg.problems, seed=seeds.seed_int(seed, "train-problems")
   )
@@ -363,7 +368,7 @@ def evaluation_questions(cfg: KPODConfig, seeds_: Iterable[int]) -> set[str]:
   """
   out: set[str] = set()
   for seed in seeds_:
-    _, test, ood, val = _problem_sets(cfg, seed)
+    _, test, ood, val = problem_sets(cfg, seed)
     held = generate_problems(
       cfg.weighting_val, cfg.problems, seed=seeds.seed_int(seed, "weighting-val")
     )
@@ -395,7 +400,7 @@ def prepare(
       (same tokenizer and initial student) instead of training one: its keep probabilities
       are read on this seed's training rationales, and its trace and losses are carried over.
   """
-  train, test, ood, val = _problem_sets(cfg, seed)
+  train, test, ood, val = problem_sets(cfg, seed)
   tok = tokenizer or WordTokenizer.fit(p.question + " " + " ".join(p.steps) for p in train + ood)
   full = [
     1
