@@ -207,6 +207,42 @@ def zeroshot(args, cfg: KPODConfig, tok, student_fn) -> None:
 
 ZEROSHOT = "pretrained, no distillation"
 HIDDEN = "kpod, answer hidden"  # KPOD with the module of KPODConfig.weighting_hide_answer
+# The ablations (train_method's "weighting": token weights, no schedule; "progressive": the
+# schedule from unweighted difficulties, no token weights), named as in the tables.
+ABLATIONS = {"weighting": "weighting only", "progressive": "progressive only"}
+METHOD_FLAGS = (  # (train_method's method, the flag giving its LR and epochs)
+  ("cot", "cot"),
+  ("kpod", "kpod"),
+  ("weighting", "weighting_only"),
+  ("progressive", "progressive"),
+)
+DISTILLED = ("kpod", HIDDEN, "weighting only", "weighting only, answer hidden", "progressive only")
+
+
+def label_of(method: str, cfg: KPODConfig) -> str:
+  """A method's name in the runs files: KPOD and the weighting ablation with the hidden-answer
+  module get ``", answer hidden"`` (CoT and progressive only do not read the weights)."""
+  name = {"kpod": "kpod", **ABLATIONS}.get(method, method)
+  hidden = cfg.weighting_hide_answer and method in ("kpod", "weighting")
+  return f"{name}, answer hidden" if hidden else name
+
+
+def seed_plan(args: argparse.Namespace, cfg: KPODConfig) -> list[tuple[str, tuple, str]]:
+  """``(method, (lr, epochs), label)`` for every method whose flag is given; with the
+  hidden-answer module only the methods that read the weights run (beside the default
+  module's runs in the same file, under their own names)."""
+  plan = [
+    (method, getattr(args, flag), label_of(method, cfg))
+    for method, flag in METHOD_FLAGS
+    if getattr(args, flag) is not None
+    and (not cfg.weighting_hide_answer or method in ("kpod", "weighting"))
+  ]
+  if not plan:
+    flags = ", ".join(f"--{flag.replace('_', '-')}" for _, flag in METHOD_FLAGS)
+    raise ValueError(f"--phase seeds needs at least one of {flags} (LR EPOCHS) to run")
+  return plan
+
+
 COLUMNS = (
   ("accuracy", "in distribution"),
   ("ood_accuracy", "longer chains"),
@@ -257,6 +293,21 @@ def weights_report(path: pathlib.Path) -> list[str]:
   return out
 
 
+def _delta_row(by: dict, method: str, ref: str) -> list | None:
+  """``method − ref`` paired over their common seeds, per column (None without any)."""
+  paired = sorted(set(by[ref]) & set(by[method]))
+  if not paired:
+    return None
+  row = [f"{method} − {ref}, paired (95% interval)", len(paired)]
+  for k, _ in COLUMNS:
+    if all(k in by[x][s] for x in (method, ref) for s in paired):
+      d = paired_delta([by[method][s][k] for s in paired], [by[ref][s][k] for s in paired])
+      row.append(d.fmt(1, scale=100))
+    else:
+      row.append("")
+  return row
+
+
 def report(args) -> str:
   """Markdown tables of the tuning runs, the seeds (mean ± std, KPOD − CoT paired) and the
   keep probabilities per token kind."""
@@ -282,26 +333,15 @@ def report(args) -> str:
   path = args.results / f"{args.name}_runs.jsonl"
   if path.exists():
     runs = read_runs(path)
-    names = (ZEROSHOT, "cot", "kpod", HIDDEN)
+    names = (ZEROSHOT, "cot", *DISTILLED)
     by = {m: {r["seed"]: r["metrics"] for r in runs if r["method"] == m} for m in names}
     seeds = sorted(set(by["cot"]) & set(by["kpod"]))
     rows = []
     for m in (n for n in names if by[n]):
       cells = [[x[k] for x in by[m].values() if k in x] for k, _ in COLUMNS]
       rows.append([m, len(by[m])] + [fmt_pm(c, scale=100, digits=1) if c else "" for c in cells])
-    deltas = []
-    for m in ("kpod", HIDDEN):
-      paired = sorted(set(by["cot"]) & set(by[m]))
-      if m == HIDDEN and not paired:
-        continue
-      delta = [f"{m} − cot, paired (95% interval)", len(paired)]
-      for k, _ in COLUMNS:
-        if paired and all(k in by[x][s] for x in (m, "cot") for s in paired):
-          d = paired_delta([by[m][s][k] for s in paired], [by["cot"][s][k] for s in paired])
-          delta.append(d.fmt(1, scale=100))
-        else:
-          delta.append("")
-      deltas.append(delta)
+    pairs = [(m, "cot") for m in DISTILLED] + [(m, "kpod") for m in DISTILLED[1:]]
+    deltas = [row for m, ref in pairs if (row := _delta_row(by, m, ref))]
     out += [
       "Exact match (%), mean ± std over seeds:",
       "",
@@ -365,6 +405,14 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
   parser.add_argument("--cot", type=float, nargs=2, metavar=("LR", "EPOCHS"))
   parser.add_argument("--kpod", type=float, nargs=2, metavar=("LR", "EPOCHS"))
+  parser.add_argument(
+    "--weighting-only", type=float, nargs=2, metavar=("LR", "EPOCHS"),
+    help="the ablation with KPOD's token weights and no progressive schedule",
+  )  # fmt: skip
+  parser.add_argument(
+    "--progressive", type=float, nargs=2, metavar=("LR", "EPOCHS"),
+    help="the ablation with the progressive schedule and no token weights",
+  )  # fmt: skip
   parser.add_argument("--external", type=int, default=32)
   parser.add_argument("--quiet", action="store_true")
   args = parser.parse_args(argv)
@@ -387,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     have = done(path)
     for lr in args.tune_lrs:
       for method in args.tune_methods:
-        label = f"{method}@lr={lr:g}"
+        label = f"{label_of(method, cfg)}@lr={lr:g}"
         if (label, 0) in have:
           continue
         tcfg = dataclasses.replace(
@@ -404,16 +452,7 @@ def main(argv: list[str] | None = None) -> int:
   if "seeds" in args.phase:
     path = args.results / f"{args.name}_runs.jsonl"
     have = done(path)
-    # With the hidden-answer module only KPOD runs (CoT does not read the weights), under its
-    # own name, beside the runs of the default module in the same file.
-    plan = (
-      [("kpod", args.kpod, HIDDEN)]
-      if cfg.weighting_hide_answer
-      else [
-        ("cot", args.cot, "cot"),
-        ("kpod", args.kpod, "kpod"),
-      ]
-    )
+    plan = seed_plan(args, cfg)
     for seed in args.seeds:
       for method, (lr, epochs), label in plan:
         if (label, seed) in have:

@@ -58,3 +58,45 @@ def test_zeroshot_rows_are_recorded_once_and_reported(tmp_path, capsys):
   capsys.readouterr()
   script.main(["--phase", "report", *argv])
   assert f"| {script.ZEROSHOT} | 2 |" in capsys.readouterr().out
+
+
+def test_seed_plan_runs_the_given_methods_and_names_the_ablations():
+  import argparse
+
+  import pytest
+
+  script = _script()
+  flags = dict(cot=(3e-4, 6), kpod=(1e-3, 6), weighting_only=None, progressive=(1e-3, 4))
+  cfg = kpod.KPODConfig()
+  plan = script.seed_plan(argparse.Namespace(**flags), cfg)
+  assert plan == [
+    ("cot", (3e-4, 6), "cot"),
+    ("kpod", (1e-3, 6), "kpod"),
+    ("progressive", (1e-3, 4), "progressive only"),
+  ]
+  # The hidden-answer module: only the methods that read the token weights, under own names.
+  hidden = dataclasses.replace(cfg, weighting_hide_answer=True)
+  flags["weighting_only"] = (1e-3, 6)
+  plan = script.seed_plan(argparse.Namespace(**flags), hidden)
+  assert [label for *_, label in plan] == [script.HIDDEN, "weighting only, answer hidden"]
+  assert all(label in script.DISTILLED for *_, label in plan)
+  with pytest.raises(ValueError, match="--weighting-only"):
+    script.seed_plan(argparse.Namespace(**dict.fromkeys(flags)), cfg)
+
+
+def test_report_pairs_every_distilled_method_with_cot_and_kpod(tmp_path, capsys):
+  from fira_jax.lab.results import append_run, make_record
+
+  script = _script()
+  acc = {"cot": [0.9, 0.8, 0.7], "kpod": [0.4, 0.5, 0.3], "progressive only": [0.5, 0.7, 0.4]}
+  for method, values in acc.items():
+    for seed, a in enumerate(values):
+      metrics = {"accuracy": a, "ood_accuracy": 0.0, "weight_stats": {}}
+      append_run(tmp_path / "r_runs.jsonl", make_record(method, seed, {}, metrics, command="x"))
+  script.main(["--phase", "report", "--student", "x", "--results", str(tmp_path), "--name", "r"])
+  out = capsys.readouterr().out
+  # progressive − cot: -0.4, -0.1, -0.3 (mean -26.7 points); progressive − kpod: +10, +20, +10.
+  assert "| progressive only − cot, paired (95% interval) | 3 | -26.7 [" in out
+  assert "| progressive only − kpod, paired (95% interval) | 3 | +13.3 [" in out
+  assert "| kpod − cot, paired (95% interval) | 3 | -40.0 [" in out
+  assert "weighting only −" not in out
