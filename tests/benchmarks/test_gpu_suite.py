@@ -1,22 +1,14 @@
 """The GPU suite's --smoke run: every row written, AdamW the unit, state bytes analytic."""
 
-import importlib.util
-import pathlib
-
 import pytest
 
 from fira_jax.lab.results import read_runs
 from fira_jax.models import CONFIGS
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_suite.py"
-
 
 @pytest.fixture(scope="module")
-def suite():
-  spec = importlib.util.spec_from_file_location("gpu_suite", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def suite(load_script):
+  return load_script("gpu_suite")
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,16 @@
 """benchmarks/fira/pretrain_sweep.py: the coordinate search, grid extension and the report."""
 
 import argparse
-import importlib.util
 import json
 import pathlib
 
 import numpy as np
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "fira" / "pretrain_sweep.py"
-
 
 @pytest.fixture(scope="module")
-def sweep():
-  spec = importlib.util.spec_from_file_location("pretrain_sweep", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def sweep(load_script):
+  return load_script("fira/pretrain_sweep")
 
 
 def test_a_best_value_at_an_edge_extends_the_grid(sweep):

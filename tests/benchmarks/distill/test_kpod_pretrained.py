@@ -2,23 +2,11 @@
 scored on the seeds' test problems, once (resumable), and reported as its own row."""
 
 import dataclasses
-import importlib.util
 import json
-import pathlib
 
 from flax import nnx
 
 from distill import kpod
-
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "benchmarks" / "distill" / "kpod_pretrained.py"
-
-
-def _script():
-  spec = importlib.util.spec_from_file_location("kpod_pretrained", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def _saved_run(path):
@@ -35,8 +23,8 @@ def _saved_run(path):
   ckpt.close()
 
 
-def test_zeroshot_rows_are_recorded_once_and_reported(tmp_path, capsys):
-  script = _script()
+def test_zeroshot_rows_are_recorded_once_and_reported(tmp_path, capsys, load_script):
+  script = load_script("distill/kpod_pretrained")
   _saved_run(tmp_path / "student")
   argv = ["--student", str(tmp_path / "student"), "--results", str(tmp_path), "--name", "z"]
   argv += ["--num-test", "3", "--seeds", "0", "1"]
@@ -60,12 +48,12 @@ def test_zeroshot_rows_are_recorded_once_and_reported(tmp_path, capsys):
   assert f"| {script.ZEROSHOT} | 2 |" in capsys.readouterr().out
 
 
-def test_seed_plan_runs_the_given_methods_and_names_the_ablations():
+def test_seed_plan_runs_the_given_methods_and_names_the_ablations(load_script):
   import argparse
 
   import pytest
 
-  script = _script()
+  script = load_script("distill/kpod_pretrained")
   flags = dict(cot=(3e-4, 6), kpod=(1e-3, 6), weighting_only=None, progressive=(1e-3, 4))
   cfg = kpod.KPODConfig()
   plan = script.seed_plan(argparse.Namespace(**flags), cfg)
@@ -84,10 +72,10 @@ def test_seed_plan_runs_the_given_methods_and_names_the_ablations():
     script.seed_plan(argparse.Namespace(**dict.fromkeys(flags)), cfg)
 
 
-def test_report_pairs_every_distilled_method_with_cot_and_kpod(tmp_path, capsys):
+def test_report_pairs_every_distilled_method_with_cot_and_kpod(tmp_path, capsys, load_script):
   from fira_jax.lab.results import append_run, make_record
 
-  script = _script()
+  script = load_script("distill/kpod_pretrained")
   acc = {"cot": [0.9, 0.8, 0.7], "kpod": [0.4, 0.5, 0.3], "progressive only": [0.5, 0.7, 0.4]}
   for method, values in acc.items():
     for seed, a in enumerate(values):

@@ -1,8 +1,5 @@
 """The reader probe's per-prefix answer losses, against a float64 recomputation."""
 
-import importlib.util
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,16 +7,7 @@ from flax import nnx
 
 from distill import kpod
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "benchmarks" / "distill" / "kpod_reader_probe.py"
 V, R, B = 30, 8, 3
-
-
-def _probe():
-  spec = importlib.util.spec_from_file_location("kpod_reader_probe", SCRIPT)
-  probe = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(probe)
-  return probe
 
 
 def _batch(rng):
@@ -54,8 +42,8 @@ def _nll64(predictor, batch, keep, k):
   return -(picked * np.asarray(batch.answer_mask)).sum(-1)
 
 
-def test_prefix_losses_match_a_float64_recomputation():
-  probe = _probe()
+def test_prefix_losses_match_a_float64_recomputation(load_script):
+  probe = load_script("distill/kpod_reader_probe")
   predictor = kpod.AnswerPredictor(V, dim=16, num_layers=1, max_len=24, rngs=nnx.Rngs(0))
   batch = _batch(np.random.default_rng(0))
   keep = jax.random.bernoulli(jax.random.key(1), 0.5, (B, R)).astype(jnp.float32)

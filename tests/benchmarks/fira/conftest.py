@@ -1,7 +1,6 @@
 """The fira benchmarks import their helper modules (``_llama_shapes``) from their own folder, as
 a script run from anywhere would."""
 
-import importlib.util
 import pathlib
 import sys
 
@@ -16,17 +15,10 @@ if str(BENCHMARKS) not in sys.path:  # before the test modules import the helper
 
 
 @pytest.fixture
-def load_benchmark():
+def load_benchmark(load_script):
   """``load_benchmark("memory_table")``: the script ``benchmarks/fira/memory_table.py`` as a
   module (its ``main`` not run)."""
-
-  def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-  return load
+  return lambda name: load_script(f"fira/{name}", name=f"bench_{name}")
 
 
 @pytest.fixture

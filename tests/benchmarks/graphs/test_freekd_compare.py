@@ -1,6 +1,5 @@
 """The FreeKD results page renders from the committed runs file with the published numbers."""
 
-import importlib.util
 import pathlib
 
 import pytest
@@ -8,15 +7,11 @@ import pytest
 from fira_jax.lab import results
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "benchmarks" / "graphs" / "freekd_compare.py"
 
 
 @pytest.fixture(scope="module")
-def bench():
-  spec = importlib.util.spec_from_file_location("freekd_compare", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def bench(load_script):
+  return load_script("graphs/freekd_compare")
 
 
 def _cells(text: str, *first: str) -> list[str]:

@@ -2,9 +2,7 @@
 table, an interrupted grid resumes (with the seed-independent baselines kept between
 processes), and a spent budget records skips instead of running."""
 
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -12,24 +10,14 @@ import pytest
 from fira_jax.lab.results import read_runs
 from hypernet import load_cifar10
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-BENCH = ROOT / "benchmarks" / "hypernet"
-
-
-def _load(name):
-  spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
 
 @pytest.fixture(scope="module")
-def compare():
-  return _load("pudnet_compare")
+def compare(load_script):
+  return load_script("hypernet/pudnet_compare")
 
 
-def test_device_data_has_the_loader_layout(shared_data_dir, tmp_path, capsys):
-  make = _load("make_device_data")
+def test_device_data_has_the_loader_layout(shared_data_dir, tmp_path, capsys, load_script):
+  make = load_script("hypernet/make_device_data")
   out = tmp_path / "dd"
   argv = ["--out", str(out), "--src", str(shared_data_dir)]
   argv += ["--cifar-train-per-class", "3", "--cifar-test-per-class", "2"]
