@@ -12,9 +12,18 @@ Three phases, each resumable (a run already in its runs file is skipped):
    the exact match on ``--num-val`` validation problems (their own random stream) after every
    epoch; the runs go to ``<out>_tune_runs.jsonl``.
 3. ``seeds``: per seed, CoT and KPOD at their tuned learning rate and epochs
-   (``--cot LR EPOCHS``, ``--kpod LR EPOCHS``), evaluated in distribution, on longer chains and
-   on GSM8K test / SVAMP (the first ``--external`` problems whose question fits the context);
-   the runs go to ``<out>_runs.jsonl``.
+   (``--cot LR EPOCHS``, ``--kpod LR EPOCHS``; the ablations with ``--weighting-only`` and
+   ``--progressive``), evaluated in distribution, on longer chains and on GSM8K test / SVAMP
+   (the first ``--external`` problems whose question fits the context); the runs go to
+   ``<out>_runs.jsonl``. With ``--from-teacher`` every method distils on the teacher's
+   rationales (below) instead of the generator's, under labels ending in ``", teacher"``.
+
+``teacher``: CoT-trains a teacher (``--teacher-student``, a ``fira-jax train`` run folder,
+default the student's; ``--teacher LR EPOCHS`` on ``--teacher-train`` problems of its own
+stream), records its exact match, then writes its greedy rationales for each seed's training
+problems (``--teacher-keep``: only those ending in the right answer, or all) to
+``<work>/teacher/seed<s>.json``; one record per seed (the teacher's accuracy on those problems,
+kept fraction, right equations) goes to ``<out>_teacher_runs.jsonl``.
 
 Run (from the repository root, after pretraining, see ``benchmarks/results/distill/kpod.md``):
   PYTHONPATH=. python benchmarks/distill/kpod_pretrained.py --phase weighting tune \\
@@ -34,13 +43,17 @@ import sys
 import time
 
 from distill.kpod import (
+  TEACHER_KEEP,
   KPODConfig,
+  MathProblem,
   Prepared,
   load_gsm8k,
   load_pretrained_student,
   load_svamp,
   prepare,
+  problem_sets,
   problem_tokenizer,
+  teacher_rationales,
   train_method,
 )
 from fira_jax.lab.machine import describe_machine
@@ -63,6 +76,7 @@ def base_config(args: argparse.Namespace) -> KPODConfig:
     alpha=0.05,
     curve_size=16,
     weighting_select=args.weighting_select,
+    weighting_val=args.weighting_val,
     weighting_hide_answer=args.weighting_hide_answer,
   ).keypoint_weighting(0.5)
 
@@ -117,8 +131,15 @@ def done(path: pathlib.Path) -> set[tuple[str, int]]:
 
 
 def run_one(args, method, seed, cfg, student_fn, tok, shared, path, *, extra=None, label=None):
+  rationales = load_rationales(args.work, seed) if args.from_teacher else None
   prep = prepare(
-    cfg, seed, student_fn=student_fn, tokenizer=tok, weighting_from=shared, progress=False
+    cfg,
+    seed,
+    student_fn=student_fn,
+    tokenizer=tok,
+    weighting_from=shared,
+    progress=False,
+    rationales=rationales,
   )
   tests = external_tests(tok, args.context, args.external) if extra else None
   r = train_method(method, prep, cfg, seed, progress=not args.quiet, extra_tests=tests)
@@ -137,6 +158,67 @@ def run_one(args, method, seed, cfg, student_fn, tok, shared, path, *, extra=Non
     f"curve {r['curve']} {r['train_seconds']:.0f} s",
     flush=True,
   )
+
+
+TEACHER_SEED = 1000  # the teacher's own problem streams (no comparison seed uses them)
+
+
+def rationales_path(work: pathlib.Path, seed: int) -> pathlib.Path:
+  return work / "teacher" / f"seed{seed}.json"
+
+
+def load_rationales(work: pathlib.Path, seed: int) -> list[MathProblem]:
+  """Seed ``seed``'s training problems with the teacher's rationales (``--phase teacher``)."""
+  path = rationales_path(work, seed)
+  if not path.exists():
+    raise FileNotFoundError(f"--from-teacher: no {path}; run --phase teacher for seed {seed}")
+  rows = json.loads(path.read_text(encoding="utf-8"))
+  return [MathProblem(q, tuple(steps), a) for q, steps, a in rows]
+
+
+def teacher(args, cfg: KPODConfig, tok, shared: Prepared) -> None:
+  """CoT-trains the teacher on its own problems, then writes its rationales for each seed's
+  training problems (seeds already written are skipped; the teacher trains only if needed)."""
+  todo = [s for s in args.seeds if not rationales_path(args.work, s).exists()]
+  if not todo:
+    return
+  lr, epochs = args.teacher
+  tcfg = dataclasses.replace(
+    cfg, num_train=args.teacher_train, learning_rate=lr, epochs=int(epochs), num_val=args.num_val
+  )
+  teacher_fn = load_pretrained_student(args.teacher_student or args.student)
+  prep = prepare(
+    tcfg, TEACHER_SEED, student_fn=teacher_fn, tokenizer=tok, weighting_from=shared, progress=False
+  )
+  r = train_method("cot", prep, tcfg, TEACHER_SEED, progress=not args.quiet, return_model=True)
+  model = r.pop("model")
+  path = args.results / f"{args.name}_teacher_runs.jsonl"
+  settings = {
+    **tcfg.to_dict(),
+    "teacher_student": str(args.teacher_student or args.student),
+    "keep": args.teacher_keep,
+  }
+  own = {k: r[k] for k in ("accuracy", "ood_accuracy", "val_curve", "step_arithmetic", "sample")}
+  own["train_seconds"] = r["train_seconds"]
+  append_run(
+    path, make_record("teacher training", TEACHER_SEED, settings, own, command=command_line())
+  )
+  print(
+    f"teacher: ID {r['accuracy']:.2f} OOD {r['ood_accuracy']:.2f} curve {r['curve']}", flush=True
+  )
+  for seed in todo:
+    train, *_ = problem_sets(cfg, seed)
+    kept, stats = teacher_rationales(
+      model, tok, train, max_len=args.context, keep=args.teacher_keep
+    )
+    out = rationales_path(args.work, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps([[p.question, list(p.steps), p.answer] for p in kept]), "utf-8")
+    tmp.replace(out)  # atomic: a stopped phase leaves no half-written seed
+    record = make_record("teacher rationales", seed, settings, stats, command=command_line())
+    append_run(path, record)
+    print(f"teacher rationales seed {seed}: {json.dumps(stats)}", flush=True)
 
 
 def probe(args, tok, student_fn, n: int = 200) -> dict:
@@ -217,14 +299,17 @@ METHOD_FLAGS = (  # (train_method's method, the flag giving its LR and epochs)
   ("progressive", "progressive"),
 )
 DISTILLED = ("kpod", HIDDEN, "weighting only", "weighting only, answer hidden", "progressive only")
+TAUGHT = tuple(f"{m}, teacher" for m in ("cot", *DISTILLED))  # on the teacher's rationales
 
 
-def label_of(method: str, cfg: KPODConfig) -> str:
+def label_of(method: str, cfg: KPODConfig, from_teacher: bool = False) -> str:
   """A method's name in the runs files: KPOD and the weighting ablation with the hidden-answer
-  module get ``", answer hidden"`` (CoT and progressive only do not read the weights)."""
+  module get ``", answer hidden"`` (CoT and progressive only do not read the weights); runs on
+  the teacher's rationales end in ``", teacher"``."""
   name = {"kpod": "kpod", **ABLATIONS}.get(method, method)
   hidden = cfg.weighting_hide_answer and method in ("kpod", "weighting")
-  return f"{name}, answer hidden" if hidden else name
+  name = f"{name}, answer hidden" if hidden else name
+  return f"{name}, teacher" if from_teacher else name
 
 
 def seed_plan(args: argparse.Namespace, cfg: KPODConfig) -> list[tuple[str, tuple, str]]:
@@ -232,7 +317,7 @@ def seed_plan(args: argparse.Namespace, cfg: KPODConfig) -> list[tuple[str, tupl
   hidden-answer module only the methods that read the weights run (beside the default
   module's runs in the same file, under their own names)."""
   plan = [
-    (method, getattr(args, flag), label_of(method, cfg))
+    (method, getattr(args, flag), label_of(method, cfg, getattr(args, "from_teacher", False)))
     for method, flag in METHOD_FLAGS
     if getattr(args, flag) is not None
     and (not cfg.weighting_hide_answer or method in ("kpod", "weighting"))
@@ -333,7 +418,7 @@ def report(args) -> str:
   path = args.results / f"{args.name}_runs.jsonl"
   if path.exists():
     runs = read_runs(path)
-    names = (ZEROSHOT, "cot", *DISTILLED)
+    names = (ZEROSHOT, "cot", *DISTILLED, *TAUGHT)
     by = {m: {r["seed"]: r["metrics"] for r in runs if r["method"] == m} for m in names}
     seeds = sorted(set(by["cot"]) & set(by["kpod"]))
     rows = []
@@ -341,6 +426,7 @@ def report(args) -> str:
       cells = [[x[k] for x in by[m].values() if k in x] for k, _ in COLUMNS]
       rows.append([m, len(by[m])] + [fmt_pm(c, scale=100, digits=1) if c else "" for c in cells])
     pairs = [(m, "cot") for m in DISTILLED] + [(m, "kpod") for m in DISTILLED[1:]]
+    pairs += [(m, "cot, teacher") for m in TAUGHT[1:]] + [("cot, teacher", "cot")]
     deltas = [row for m, ref in pairs if (row := _delta_row(by, m, ref))]
     out += [
       "Exact match (%), mean ± std over seeds:",
@@ -374,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument(
     "--phase",
     nargs="+",
-    choices=("probe", "zeroshot", "weighting", "tune", "seeds", "report"),
+    choices=("probe", "zeroshot", "weighting", "teacher", "tune", "seeds", "report"),
     required=True,
   )
   parser.add_argument("--student", type=pathlib.Path, required=True)
@@ -391,6 +477,13 @@ def main(argv: list[str] | None = None) -> int:
     default="any",
     help="the weighting module's step: the last, or the lowest held-out objective (prefixes "
     "of any length, or the whole rationale)",
+  )
+  parser.add_argument(
+    "--weighting-val",
+    type=int,
+    default=256,
+    help="held-out problems of the module's step selection (0: none; needs --weighting-select "
+    "last)",
   )
   parser.add_argument(
     "--weighting-hide-answer",
@@ -414,6 +507,15 @@ def main(argv: list[str] | None = None) -> int:
     help="the ablation with the progressive schedule and no token weights",
   )  # fmt: skip
   parser.add_argument("--external", type=int, default=32)
+  parser.add_argument(
+    "--from-teacher",
+    action="store_true",
+    help="distil on the teacher's rationales (written by --phase teacher) in the seeds phase",
+  )
+  parser.add_argument("--teacher", type=float, nargs=2, metavar=("LR", "EPOCHS"))
+  parser.add_argument("--teacher-student", type=pathlib.Path, help="default: --student")
+  parser.add_argument("--teacher-train", type=int, default=4000)
+  parser.add_argument("--teacher-keep", choices=TEACHER_KEEP, default="correct")
   parser.add_argument("--quiet", action="store_true")
   args = parser.parse_args(argv)
   if args.phase == ["report"]:
@@ -430,12 +532,16 @@ def main(argv: list[str] | None = None) -> int:
   if set(args.phase) <= {"probe", "zeroshot"}:
     return 0
   shared = weighting(args, cfg, student_fn, tok)
+  if "teacher" in args.phase:
+    if args.teacher is None:
+      parser.error("--phase teacher needs --teacher LR EPOCHS")
+    teacher(args, cfg, tok, shared)
   if "tune" in args.phase:
     path = args.results / f"{args.name}_tune_runs.jsonl"
     have = done(path)
     for lr in args.tune_lrs:
       for method in args.tune_methods:
-        label = f"{label_of(method, cfg)}@lr={lr:g}"
+        label = f"{label_of(method, cfg, args.from_teacher)}@lr={lr:g}"
         if (label, 0) in have:
           continue
         tcfg = dataclasses.replace(

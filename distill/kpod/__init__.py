@@ -75,6 +75,7 @@ from distill.kpod._schedule import (
   submodular_value,
   uniform_given_steps,
 )
+from distill.kpod._teacher import TEACHER_KEEP, split_rationale, teacher_rationales
 from distill.kpod._tokenizer import WordTokenizer, split_words
 from distill.kpod._weighting import (
   FrozenEmbedding,
@@ -89,6 +90,7 @@ __all__ = [
   "KINDS",
   "LABELS",
   "NOTES_MARKER",
+  "TEACHER_KEEP",
   "TRACE_KINDS",
   "METHODS",
   "AnswerPredictor",
@@ -137,9 +139,11 @@ __all__ = [
   "rationale_token_weights",
   "restore_final_result",
   "render_report",
+  "split_rationale",
   "split_words",
   "step_difficulty",
   "submodular_value",
+  "teacher_rationales",
   "token_kinds",
   "token_logprobs",
   "token_weighting_loss",

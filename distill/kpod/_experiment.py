@@ -3,7 +3,8 @@ token weighting only, progressive schedule only, and full KPOD, at the same trai
 
 The student is any Flax NNX causal LM (``ids (B, L) -> logits (B, L, V)``) exposing its input
 embedding table; by default the project's ``fira_jax.models.Llama`` in a small config, trained
-from scratch. The rationales play the teacher's CoT (the generator's are exact).
+from scratch. The rationales play the teacher's CoT: the generator's (exact) by default, or a
+teacher model's (``prepare(rationales=...)``, :func:`~distill.kpod.teacher_rationales`).
 """
 
 from __future__ import annotations
@@ -384,6 +385,7 @@ def prepare(
   progress: bool = True,
   tokenizer: WordTokenizer | None = None,
   weighting_from: Prepared | None = None,
+  rationales: Sequence[MathProblem] | None = None,
 ) -> Prepared:
   """Generates the data of ``seed``, builds the student and runs KPOD's pre-computations:
   the token weighting module, step difficulties under the initial student and the schedules.
@@ -399,8 +401,14 @@ def prepare(
     weighting_from: reuse the token weighting module trained by this earlier ``prepare``
       (same tokenizer and initial student) instead of training one: its keep probabilities
       are read on this seed's training rationales, and its trace and losses are carried over.
+    rationales: the training problems with a teacher's rationales (e.g.
+      :func:`~distill.kpod.teacher_rationales` of this seed's training problems), used in place
+      of the generator's; every question must be one of this seed's training questions (a
+      teacher may drop some). Test, longer-chain and validation problems are unchanged.
   """
   train, test, ood, val = problem_sets(cfg, seed)
+  if rationales is not None:
+    train = _teacher_train(train, rationales)
   tok = tokenizer or WordTokenizer.fit(p.question + " " + " ".join(p.steps) for p in train + ood)
   full = [
     1
@@ -477,6 +485,19 @@ def prepare(
     val,
     wstep,
   )
+
+
+def _teacher_train(train: list[MathProblem], rationales: Sequence[MathProblem]):
+  questions = {p.question for p in train}
+  stray = [p.question for p in rationales if p.question not in questions]
+  if stray:
+    raise ValueError(
+      f"rationales must answer this seed's training questions; {len(stray)} do not, e.g. "
+      f"{stray[0][:80]!r}"
+    )
+  if not rationales:
+    raise ValueError("rationales is empty: the teacher kept no training problem")
+  return list(rationales)
 
 
 def _traced(trace: list[dict[str, float]], step: int) -> bool:
@@ -629,6 +650,7 @@ def train_method(
   progress: bool = True,
   metrics_log: MetricsLog | None = None,
   extra_tests: Mapping[str, tuple[Sequence[MathProblem], int]] | None = None,
+  return_model: bool = False,
 ) -> dict[str, Any]:
   """Trains a fresh copy of the initial student with ``method``; returns accuracies and curves.
 
@@ -649,6 +671,8 @@ def train_method(
 
   ``extra_tests`` maps a name to ``(problems, max_len)``: after training, the exact match on
   those problems (greedy decoding up to ``max_len`` tokens in all) is ``{name}_accuracy``.
+  With ``return_model``, ``model`` is the trained student (e.g. a teacher for
+  :func:`~distill.kpod.teacher_rationales`).
   """
   if method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -724,4 +748,5 @@ def train_method(
     "train_seconds": time.perf_counter() - t0,
     **({"val_curve": curve} if prep.val else {}),
     **extra,
+    **({"model": model} if return_model else {}),
   }

@@ -1,9 +1,13 @@
-"""The pretrained-student comparison's ``zeroshot`` phase: the student before distillation is
-scored on the seeds' test problems, once (resumable), and reported as its own row."""
+"""The pretrained-student comparison: the ``zeroshot`` phase (the student before distillation,
+scored once on the seeds' test problems), the seeds phase's plan and report (ablations paired
+with CoT and KPOD), and the ``teacher`` phase (a teacher's rationales per seed, then distilled
+on)."""
 
+import argparse
 import dataclasses
 import json
 
+import pytest
 from flax import nnx
 
 from distill import kpod
@@ -49,10 +53,6 @@ def test_zeroshot_rows_are_recorded_once_and_reported(tmp_path, capsys, load_scr
 
 
 def test_seed_plan_runs_the_given_methods_and_names_the_ablations(load_script):
-  import argparse
-
-  import pytest
-
   script = load_script("distill/kpod_pretrained")
   flags = dict(cot=(3e-4, 6), kpod=(1e-3, 6), weighting_only=None, progressive=(1e-3, 4))
   cfg = kpod.KPODConfig()
@@ -88,3 +88,48 @@ def test_report_pairs_every_distilled_method_with_cot_and_kpod(tmp_path, capsys,
   assert "| progressive only − kpod, paired (95% interval) | 3 | +13.3 [" in out
   assert "| kpod − cot, paired (95% interval) | 3 | -40.0 [" in out
   assert "weighting only −" not in out
+
+
+def test_teacher_phase_writes_each_seeds_rationales_once(tmp_path, capsys, load_script):
+  """The teacher phase records its training and one rationales file per seed (atomic, skipped
+  when present); the seeds phase then distils on a seed's file under a ", teacher" label."""
+  script = load_script("distill/kpod_pretrained")
+  _saved_run(tmp_path / "student")
+  argv = ["--student", str(tmp_path / "student"), "--results", str(tmp_path), "--name", "t"]
+  argv += ["--work", str(tmp_path / "work"), "--num-train", "8", "--num-test", "2", "--quiet"]
+  argv += ["--weighting-steps", "4", "--weighting-warmup", "2", "--weighting-select", "last"]
+  argv += ["--weighting-val", "0", "--external", "1", "--num-val", "4"]
+  argv += ["--teacher", "0.001", "1", "--teacher-train", "40", "--teacher-keep", "all"]
+  script.main(["--phase", "teacher", "--seeds", "0", "1", *argv])
+  runs = [json.loads(x) for x in (tmp_path / "t_teacher_runs.jsonl").read_text().splitlines()]
+  assert [(r["method"], r["seed"]) for r in runs] == [
+    ("teacher training", script.TEACHER_SEED),
+    ("teacher rationales", 0),
+    ("teacher rationales", 1),
+  ]
+  cfg = script.base_config(argparse.Namespace(
+    num_train=8, num_test=2, weighting_steps=4, weighting_warmup=2, weighting_select="last",
+    weighting_hide_answer=False, weighting_val=0,
+  ))  # fmt: skip
+  for r in runs[1:]:
+    kept = script.load_rationales(tmp_path / "work", r["seed"])
+    assert r["metrics"]["kept"] == len(kept) / 8
+    train, *_ = kpod.problem_sets(cfg, r["seed"])
+    assert {p.question for p in kept} <= {p.question for p in train}
+  script.main(["--phase", "teacher", "--seeds", "0", "1", *argv])  # nothing left to do
+  assert len((tmp_path / "t_teacher_runs.jsonl").read_text().splitlines()) == 3
+  # A teacher's file for seed 0 (two of its training problems, one step each), then CoT on it.
+  train, *_ = kpod.problem_sets(cfg, 0)
+  rows = [[p.question, list(p.steps[-1:]), p.answer] for p in train[:2]]
+  script.rationales_path(tmp_path / "work", 0).write_text(json.dumps(rows))
+  assert script.load_rationales(tmp_path / "work", 0) == [
+    kpod.MathProblem(q, tuple(s), a) for q, s, a in rows
+  ]
+  script.main(["--phase", "seeds", "--seeds", "0", "--from-teacher", "--cot", "0.001", "1", *argv])
+  taught = [json.loads(x) for x in (tmp_path / "t_runs.jsonl").read_text().splitlines()]
+  assert [(r["method"], r["seed"]) for r in taught] == [("cot, teacher", 0)]
+  with pytest.raises(FileNotFoundError, match="run --phase teacher for seed 3"):
+    script.main(
+      ["--phase", "seeds", "--seeds", "3", "--from-teacher", "--cot", "0.001", "1", *argv]
+    )
+  capsys.readouterr()
