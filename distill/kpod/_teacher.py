@@ -22,12 +22,12 @@ TEACHER_KEEP = ("correct", "all")
 
 
 def split_rationale(text: str) -> tuple[tuple[str, ...], str | None]:
-  """A decoded generation ``"s1 . s2 . #### 97"`` -> ``(("s1 .", "s2 ."), "97")``.
+  """Splits a decoded generation into its rationale steps and its final answer.
 
-  Steps end at each ``.`` word (the generator's layout: ``... = 48 .``); text after the last
-  step's ``.`` and before ``####`` is a step of its own. The answer is the number after the
-  last ``####`` (normalised by :func:`~distill.kpod.format_number`), ``None`` when there is
-  none.
+  ``"s1 . s2 . #### 97"`` gives ``(("s1 .", "s2 ."), "97")``: steps end at each ``.`` word
+  (the generator's layout: ``... = 48 .``); text after the last step's ``.`` and before
+  ``####`` is a step of its own. The answer is the number after the last ``####``
+  (normalised by :func:`~distill.kpod.format_number`), ``None`` when there is none.
   """
   body, marker, _ = text.rpartition("####")
   body = body if marker else text
